@@ -1,0 +1,40 @@
+# Generates C code for asn1/Protocol.asn1 with Debian's asn1c and builds it, with only the runtime
+# skeletons the schema needs, into the static library `protocol_asn1`.
+#
+# asn1c 0.9.28 has no output-directory flag and always writes a `converter-sample.c` with a main():
+# it runs in a scratch directory under the build tree, and the source list is read from the
+# Makefile.am.sample it writes, which names exactly the skeletons this schema uses.
+find_program(ASN1C_EXECUTABLE asn1c REQUIRED)
+
+set(ASN1_SCHEMA ${PROJECT_SOURCE_DIR}/asn1/Protocol.asn1)
+set(ASN1_OUT ${CMAKE_BINARY_DIR}/asn1c)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${ASN1_SCHEMA})
+
+file(REMOVE_RECURSE ${ASN1_OUT})
+file(MAKE_DIRECTORY ${ASN1_OUT})
+execute_process(
+  COMMAND ${ASN1C_EXECUTABLE} -fcompound-names -fno-include-deps ${ASN1_SCHEMA}
+  WORKING_DIRECTORY ${ASN1_OUT}
+  RESULT_VARIABLE asn1c_result
+  OUTPUT_VARIABLE asn1c_output
+  ERROR_VARIABLE asn1c_output)
+if(NOT asn1c_result EQUAL 0)
+  message(FATAL_ERROR "asn1c failed on ${ASN1_SCHEMA}:\n${asn1c_output}")
+endif()
+
+file(READ ${ASN1_OUT}/Makefile.am.sample asn1_makefile)
+string(REGEX MATCHALL "[A-Za-z0-9_-]+\\.c" asn1_all_c "${asn1_makefile}")
+set(asn1_sources)
+foreach(src IN LISTS asn1_all_c)
+  if(NOT src STREQUAL "converter-sample.c")
+    list(APPEND asn1_sources ${ASN1_OUT}/${src})
+  endif()
+endforeach()
+list(REMOVE_DUPLICATES asn1_sources)
+
+add_library(protocol_asn1 STATIC ${asn1_sources})
+# The generated code and skeletons are not ours: compiled as C with warnings off (see README).
+set_target_properties(protocol_asn1 PROPERTIES C_STANDARD 99 POSITION_INDEPENDENT_CODE ON)
+target_compile_definitions(protocol_asn1 PUBLIC _DEFAULT_SOURCE)
+target_compile_options(protocol_asn1 PRIVATE -w)
+target_include_directories(protocol_asn1 SYSTEM PUBLIC ${ASN1_OUT})

@@ -1,0 +1,263 @@
+#include "batch.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "text.h"
+
+namespace game {
+namespace {
+
+// The contents of a double-quoted name, with \" and \\ unescaped.
+Result<std::string> unquote(std::string_view quoted) {
+  if (quoted.size() < 2 || quoted.back() != '"') {
+    return make_error(Exit::kDataErr, "unterminated quoted name (missing closing '\"')");
+  }
+  std::string out;
+  for (std::size_t i = 1; i + 1 < quoted.size(); ++i) {
+    char c = quoted[i];
+    if (c == '\\') {
+      if (i + 2 >= quoted.size() || (quoted[i + 1] != '"' && quoted[i + 1] != '\\')) {
+        return make_error(Exit::kDataErr, "in a quoted name only \\\" and \\\\ are escapes");
+      }
+      c = quoted[++i];
+    } else if (c == '"') {
+      return make_error(Exit::kDataErr, "unescaped '\"' inside a quoted name");
+    }
+    out += c;
+  }
+  return out;
+}
+
+const char* outcome_name(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kAccepted: return "accepted";
+    case Outcome::kRejected: return "rejected";
+    case Outcome::kDelivered: return "delivered";
+    case Outcome::kNotDelivered: return "not_delivered";
+  }
+  return "unknown";
+}
+
+void print_json(const nlohmann::json& value) {
+  // Server text may be invalid UTF-8: replace rather than throw.
+  const std::string line = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fputc('\n', stdout);
+}
+
+}  // namespace
+
+Result<std::optional<protocol::Request>> parse_batch_line(std::string_view line) {
+  line = text::trim(line);
+  if (line.empty() || line.front() == '#') return std::optional<protocol::Request>{};
+  const std::size_t space = line.find_first_of(" \t");
+  const std::string_view command = line.substr(0, space);
+  const std::string_view argument =
+      space == std::string_view::npos ? std::string_view{} : text::trim(line.substr(space));
+  Result<protocol::Request> request = make_error(Exit::kDataErr, "");
+  if (command == "score") {
+    if (argument.empty()) return make_error(Exit::kDataErr, "score needs a value, e.g. 'score 789'");
+    if (argument.find_first_of(" \t") != std::string_view::npos) {
+      return make_error(Exit::kDataErr, "score takes exactly one value");
+    }
+    request = protocol::make_add_score(argument);
+  } else if (command == "setname") {
+    if (argument.empty()) return make_error(Exit::kDataErr, "setname needs a name (write \"\" for an empty one)");
+    if (argument.front() == '"') {
+      auto name = unquote(argument);
+      if (!name) return std::move(name).error();
+      request = protocol::make_set_username(*name);
+    } else {
+      request = protocol::make_set_username(argument);
+    }
+  } else {
+    return make_error(Exit::kDataErr, "unknown command '" + text::printable(command) +
+                                          "' (expected 'setname NAME' or 'score VALUE')");
+  }
+  if (!request) return std::move(request).error();
+  return std::optional<protocol::Request>{std::move(*request)};
+}
+
+std::optional<std::string_view> LineReader::next() {
+  const ssize_t n = ::getline(&buffer_, &capacity_, file_);
+  if (n < 0) return std::nullopt;
+  ++number_;
+  std::string_view line(buffer_, static_cast<std::size_t>(n));
+  if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+  return line;
+}
+
+FileBatch::FileBatch(std::FILE* file, std::string name, std::uint64_t from_line, bool owned)
+    : file_(file), name_(std::move(name)), from_line_(from_line), owned_(owned) {}
+
+FileBatch::~FileBatch() {
+  if (owned_) std::fclose(file_);
+}
+
+Result<std::unique_ptr<FileBatch>> FileBatch::open(const std::string& path, std::uint64_t from_line) {
+  if (path != "-") {
+    std::FILE* file = std::fopen(path.c_str(), "re");
+    if (file == nullptr) {
+      return make_error(Exit::kNoInput, "cannot open batch file " + path + ": " + std::strerror(errno));
+    }
+    return std::unique_ptr<FileBatch>(new FileBatch(file, path, from_line, true));
+  }
+  struct stat st;
+  if (::fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode)) {
+    return std::unique_ptr<FileBatch>(new FileBatch(stdin, "stdin", from_line, false));
+  }
+  std::FILE* spool = std::tmpfile();
+  if (spool == nullptr) {
+    return make_error(Exit::kIoErr, std::string("cannot create a temporary file for standard input: ") +
+                                        std::strerror(errno));
+  }
+  char buf[65536];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, stdin)) > 0;) {
+    if (std::fwrite(buf, 1, n, spool) != n) {
+      std::fclose(spool);
+      return make_error(Exit::kIoErr, "cannot spool standard input to a temporary file");
+    }
+  }
+  if (std::ferror(stdin)) {
+    std::fclose(spool);
+    return make_error(Exit::kIoErr, "cannot read standard input");
+  }
+  return std::unique_ptr<FileBatch>(new FileBatch(spool, "stdin", from_line, true));
+}
+
+Status FileBatch::rewind() {
+  if (std::fseek(file_, 0, SEEK_SET) != 0) {
+    return make_error(Exit::kIoErr, "cannot re-read " + name_ + ": " + std::strerror(errno));
+  }
+  reader_ = std::make_unique<LineReader>(file_);
+  return {};
+}
+
+Status FileBatch::validate() {
+  GAME_TRY(rewind());
+  std::uint64_t bad = 0;
+  while (const auto line = reader_->next()) {
+    if (reader_->number() < from_line_) continue;
+    auto parsed = parse_batch_line(*line);
+    if (!parsed) {
+      ++bad;
+      std::fprintf(stderr, "%s:%llu: %s\n", name_.c_str(), static_cast<unsigned long long>(reader_->number()),
+                   parsed.error().message.c_str());
+    }
+  }
+  if (std::ferror(file_)) return make_error(Exit::kIoErr, "cannot read " + name_);
+  GAME_TRY(rewind());
+  if (bad > 0) {
+    return make_error(Exit::kDataErr, name_ + ": " + std::to_string(bad) + " invalid line" +
+                                          (bad == 1 ? "" : "s") + "; nothing was sent");
+  }
+  return {};
+}
+
+Result<RequestSource::Next> FileBatch::next(Outgoing& out) {
+  while (const auto line = reader_->next()) {
+    if (reader_->number() < from_line_) continue;
+    auto parsed = parse_batch_line(*line);
+    // validate() saw the same bytes; a failure now means the file changed under us.
+    if (!parsed) {
+      return make_error(Exit::kDataErr, name_ + ":" + std::to_string(reader_->number()) + ": " +
+                                            parsed.error().message + " (file changed while sending?)");
+    }
+    if (!*parsed) continue;
+    out.pdu.clear();
+    protocol::encode(**parsed, out.pdu);
+    out.line = reader_->number();
+    return Next::kReady;
+  }
+  if (std::ferror(file_)) return make_error(Exit::kIoErr, "cannot read " + name_);
+  return Next::kEnd;
+}
+
+std::optional<std::string> FollowBatch::take_line() {
+  const std::size_t newline = buf_.find('\n', scanned_);
+  if (newline == std::string::npos) {
+    scanned_ = buf_.size();
+    if (!eof_ || buf_.empty()) return std::nullopt;
+    std::string last = std::move(buf_);  // a final line without a newline
+    buf_.clear();
+    scanned_ = 0;
+    return last;
+  }
+  std::string line = buf_.substr(0, newline);
+  buf_.erase(0, newline + 1);
+  scanned_ = 0;
+  return line;
+}
+
+Result<RequestSource::Next> FollowBatch::next(Outgoing& out) {
+  for (;;) {
+    while (auto line = take_line()) {
+      ++line_;
+      auto parsed = parse_batch_line(*line);
+      if (!parsed) {
+        ++invalid_;
+        std::fprintf(stderr, "stdin:%llu: %s (skipped)\n", static_cast<unsigned long long>(line_),
+                     parsed.error().message.c_str());
+        continue;
+      }
+      if (!*parsed) continue;
+      out.pdu.clear();
+      protocol::encode(**parsed, out.pdu);
+      out.line = line_;
+      return Next::kReady;
+    }
+    if (eof_) return Next::kEnd;
+    pollfd pfd{fd_, POLLIN, 0};
+    if (::poll(&pfd, 1, 0) <= 0) return Next::kWait;
+    char chunk[65536];
+    const ssize_t n = ::read(fd_, chunk, sizeof chunk);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return Next::kWait;
+    if (n < 0) return make_error(Exit::kIoErr, std::string("cannot read standard input: ") + std::strerror(errno));
+    if (n == 0) eof_ = true;
+    buf_.append(chunk, static_cast<std::size_t>(n));
+  }
+}
+
+void BatchReport::on_outcome(std::uint64_t line, Outcome outcome, const std::string& reason) {
+  if (outcome == Outcome::kNotDelivered && !first_not_delivered_) first_not_delivered_ = line;
+  if (json_) {
+    nlohmann::json object = {{"line", line}, {"result", outcome_name(outcome)}};
+    if (outcome == Outcome::kRejected) object["reason"] = reason;
+    print_json(object);
+    return;
+  }
+  if (outcome == Outcome::kRejected) {
+    std::fprintf(stderr, "%s:%llu: rejected by the server: %s\n", name_.c_str(),
+                 static_cast<unsigned long long>(line), text::printable(reason).c_str());
+  }
+}
+
+void BatchReport::summary(const Tally& tally, std::uint64_t invalid, const Error* error) const {
+  if (json_) {
+    nlohmann::json object = {{"sent", tally.sent},           {"accepted", tally.accepted},
+                             {"rejected", tally.rejected},   {"delivered", tally.delivered},
+                             {"not_delivered", tally.not_delivered}, {"invalid", invalid}};
+    object["first_unacknowledged_line"] =
+        first_not_delivered_ ? nlohmann::json(*first_not_delivered_) : nlohmann::json(nullptr);
+    if (error != nullptr) object["error"] = error->message;
+    print_json({{"summary", object}});
+    std::fflush(stdout);
+    return;
+  }
+  std::string text = std::to_string(tally.sent) + " sent, " + std::to_string(tally.accepted) + " accepted, " +
+                     std::to_string(tally.rejected) + " rejected";
+  if (tally.delivered > 0) text += ", " + std::to_string(tally.delivered) + " delivered without acknowledgement";
+  if (tally.not_delivered > 0) text += ", " + std::to_string(tally.not_delivered) + " not acknowledged";
+  if (invalid > 0) text += ", " + std::to_string(invalid) + " invalid lines skipped";
+  std::printf("%s\n", text.c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace game

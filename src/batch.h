@@ -1,0 +1,102 @@
+// `game batch`: requests read line by line from a file or a pipe.
+//
+// Line syntax (docs/batch.md): blank lines and lines starting with '#' are ignored; surrounding
+// whitespace is trimmed; `score VALUE` takes one whole number; `setname NAME` takes the rest of
+// the line, inner spaces included. A name that must keep leading or trailing spaces, start
+// with '"' or '#', or be empty is written in double quotes, where \" and \\ are escapes.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "error.h"
+#include "protocol.h"
+#include "session.h"
+
+namespace game {
+
+// The request on `line`, or nullopt for a blank or comment line. Errors are kDataErr with a
+// message that does not include the location (the caller adds FILE:LINE).
+Result<std::optional<protocol::Request>> parse_batch_line(std::string_view line);
+
+// Reads lines from a stdio stream without holding more than one line in memory.
+class LineReader {
+ public:
+  explicit LineReader(std::FILE* file) : file_(file) {}
+  LineReader(const LineReader&) = delete;
+  LineReader& operator=(const LineReader&) = delete;
+  ~LineReader() { std::free(buffer_); }
+  // The next line without its newline, or nullopt at the end.
+  std::optional<std::string_view> next();
+  std::uint64_t number() const { return number_; }
+
+ private:
+  std::FILE* file_;
+  char* buffer_ = nullptr;
+  std::size_t capacity_ = 0;
+  std::uint64_t number_ = 0;
+};
+
+// A batch file (or a spooled copy of piped input), checked completely before anything is sent.
+class FileBatch : public RequestSource {
+ public:
+  // Opens `path` ("-" for standard input). Standard input that is not a regular file is spooled
+  // to an unlinked temporary file so that it can be read twice in constant memory.
+  static Result<std::unique_ptr<FileBatch>> open(const std::string& path, std::uint64_t from_line);
+  ~FileBatch() override;
+
+  // Reports every invalid line as NAME:LINE: what (stderr). Error kDataErr if there were any.
+  Status validate();
+  Result<Next> next(Outgoing& out) override;
+  const std::string& name() const { return name_; }
+
+ private:
+  FileBatch(std::FILE* file, std::string name, std::uint64_t from_line, bool owned);
+  Status rewind();
+  std::FILE* file_;
+  std::string name_;
+  std::uint64_t from_line_;
+  bool owned_;
+  std::unique_ptr<LineReader> reader_;
+};
+
+// Standard input read as lines arrive (--follow): each line is sent as soon as it is complete.
+// An invalid line is reported and skipped; the run goes on.
+class FollowBatch : public RequestSource {
+ public:
+  explicit FollowBatch(int fd) : fd_(fd) {}
+  Result<Next> next(Outgoing& out) override;
+  int wait_fd() const override { return fd_; }
+  std::uint64_t invalid_lines() const { return invalid_; }
+
+ private:
+  // Takes one complete line out of buf_ if there is one.
+  std::optional<std::string> take_line();
+  int fd_;
+  std::string buf_;
+  std::size_t scanned_ = 0;
+  bool eof_ = false;
+  std::uint64_t line_ = 0;
+  std::uint64_t invalid_ = 0;
+};
+
+// Prints per-line results (rejections; or every result as JSON lines with --json) and the summary.
+class BatchReport : public Observer {
+ public:
+  BatchReport(std::string name, bool json) : name_(std::move(name)), json_(json) {}
+  void on_outcome(std::uint64_t line, Outcome outcome, const std::string& reason) override;
+  // The summary line (or object); `error` is the session's error, if it failed.
+  void summary(const Tally& tally, std::uint64_t invalid, const Error* error) const;
+  std::optional<std::uint64_t> first_not_delivered() const { return first_not_delivered_; }
+
+ private:
+  std::string name_;
+  bool json_;
+  std::optional<std::uint64_t> first_not_delivered_;
+};
+
+}  // namespace game

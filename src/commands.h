@@ -1,0 +1,36 @@
+// The subcommands. Each returns the exit status of a successful run (kOk, or kRejected when the
+// server refused something) or the Error that stopped it; main() turns either into an exit code.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "error.h"
+
+namespace game {
+
+struct GlobalOptions {
+  std::string server;    // --server NAME or HOST[:PORT]
+  std::string config;    // --config PATH
+  std::string host_key;  // --host-key SHA256:...
+  double timeout = 10;   // --timeout SECONDS
+  bool verbose = false;
+  bool dry_run = false;
+};
+
+struct BatchOptions {
+  std::string file = "-";
+  bool follow = false;
+  bool json = false;
+  std::uint64_t from_line = 1;
+};
+
+Result<Exit> run_setname(const GlobalOptions& options, const std::string& name);
+Result<Exit> run_score(const GlobalOptions& options, const std::string& value);
+Result<Exit> run_whoami(const GlobalOptions& options);
+Result<Exit> run_batch(const GlobalOptions& options, const BatchOptions& batch);
+
+// "game 0.1.0 (libssh 0.10.6, OpenSSL 3.0.x)"
+std::string version_text();
+
+}  // namespace game

@@ -1,0 +1,67 @@
+// ~/.gameconfig: the player's account (UUID, key location) and the servers they play on.
+//
+//   default_server = "main"          # used when --server is not given
+//   [identity]
+//   uuid = "0b3c...-4...-..."          # version 4, from getrandom(2)
+//   key = "~/.game/id_ed25519"         # OpenSSH private key; "~/" is $HOME
+//   [servers.main]
+//   host = "game.example.org"          # or addresses = ["node1:9022", "node2:9022"]
+//   port = 9022
+//   subsystem = "game"
+//   host_key = "SHA256:..."            # pinned, or recorded on first use
+//   acks = "auto"                      # "auto" | "yes" | "no"
+//
+// Reading uses toml++. Writing never re-serialises the document: the client's few changes are
+// spliced into the user's text, so comments, order and unknown keys survive byte for byte.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "error.h"
+
+namespace game {
+
+enum class AckMode { kAuto, kYes, kNo };
+
+struct ServerConfig {
+  std::string name;                    // the key under [servers]
+  std::vector<std::string> addresses;  // "host[:port]" each; `host` alone is one address
+  std::uint16_t port = 9022;           // default port for addresses without one
+  std::string subsystem = "game";
+  std::string host_key;                // "SHA256:..." or empty (trust on first use)
+  AckMode acks = AckMode::kAuto;
+};
+
+struct Config {
+  std::string path;
+  std::string uuid;
+  std::string key;  // as written in the file (may start with "~/")
+  std::string default_server;
+  std::vector<ServerConfig> servers;
+
+  const ServerConfig* find_server(const std::string& name) const;
+};
+
+// Parses and validates `text` (read from `path`); errors carry path:line:column.
+Result<Config> parse_config(const std::string& text, const std::string& path);
+
+// The text of a newly created config file.
+std::string new_config_text(const std::string& uuid, const std::string& key);
+
+// Returns `text` with `[servers.<server>] key = value` set: an existing value is replaced in
+// place, a missing key is added at the end of its table, a missing table is appended.
+// `value` is a TOML literal (see toml_string). Fails if the table is not a plain [table].
+Result<std::string> set_server_value(const std::string& text, const std::string& path,
+                                     const std::string& server, const std::string& key,
+                                     const std::string& value);
+// Returns `text` with the top-level `key = value` set (inserted before the first table).
+Result<std::string> set_top_level_value(const std::string& text, const std::string& path,
+                                        const std::string& key, const std::string& value);
+
+// A TOML basic string literal for `s`, with quotes and escapes.
+std::string toml_string(const std::string& s);
+
+}  // namespace game

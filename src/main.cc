@@ -1,0 +1,61 @@
+// Parses the command line and hands over to a command; turns its result into the exit code.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "commands.h"
+
+namespace {
+
+int exit_code(const game::Result<game::Exit>& result) {
+  if (result) return static_cast<int>(*result);
+  std::fprintf(stderr, "game: %s\n", result.error().message.c_str());
+  return static_cast<int>(result.error().code);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Plays on SSH-key game servers: your identity is a UUID and an SSH key in ~/.gameconfig.", "game"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", game::version_text());
+  app.footer("Exit codes: 0 ok, 1 rejected by the server, 64 usage, 65 bad input data, 66 no input file,\n"
+             "69 server unavailable, 74 local I/O error, 75 timeout, 76 protocol error,\n"
+             "77 permission denied (host key, authentication, file modes), 78 config error.");
+
+  game::GlobalOptions global;
+  app.add_option("--server", global.server, "Server name from the config, or HOST[:PORT] ([IPv6]:PORT)");
+  app.add_option("--config", global.config, "Config file (default: $GAME_CONFIG, else ~/.gameconfig)");
+  app.add_option("--host-key", global.host_key, "Require this host key fingerprint (SHA256:...)");
+  app.add_option("--timeout", global.timeout, "Seconds to wait for the server at any step")->capture_default_str();
+  app.add_flag("-v,--verbose", global.verbose, "Print each step and its duration on stderr");
+  app.add_flag("--dry-run", global.dry_run, "Print the BER bytes of the requests in hex; send nothing");
+
+  std::string name;
+  auto* setname = app.add_subcommand("setname", "Set your player name");
+  setname->add_option("NAME", name, "The new name (UTF-8)")->required();
+
+  std::string value;
+  auto* score = app.add_subcommand("score", "Add a score (a whole number, e.g. 789 or -5)");
+  score->add_option("VALUE", value, "The score, a 64-bit signed integer")->required();
+
+  auto* whoami = app.add_subcommand("whoami", "Show your UUID, key fingerprint, public key and paths");
+
+  game::BatchOptions batch_options;
+  auto* batch = app.add_subcommand("batch", "Send commands read line by line from FILE or standard input");
+  batch->add_option("FILE", batch_options.file, "File of 'setname NAME' / 'score VALUE' lines; '-' for stdin");
+  batch->add_flag("--follow", batch_options.follow, "Send stdin lines as they arrive (for a pipe from a running program)");
+  batch->add_flag("--json", batch_options.json, "Print one JSON object per line result, then a summary object");
+  batch->add_option("--from-line", batch_options.from_line, "Skip the lines before this one (to resume)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : static_cast<int>(game::Exit::kUsage);
+  }
+
+  if (*setname) return exit_code(game::run_setname(global, name));
+  if (*score) return exit_code(game::run_score(global, value));
+  if (*whoami) return exit_code(game::run_whoami(global));
+  return exit_code(game::run_batch(global, batch_options));
+}

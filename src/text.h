@@ -1,0 +1,21 @@
+// Small text helpers shared by the protocol, batch and output code.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace game::text {
+
+bool is_valid_utf8(std::string_view s);
+std::string to_hex(std::string_view bytes);
+// Makes untrusted text (e.g. a server's reason) safe to print on a terminal: control characters
+// and invalid UTF-8 become \xNN escapes, so a hostile server cannot inject escape sequences.
+std::string printable(std::string_view s);
+std::string_view trim(std::string_view s);
+
+}  // namespace game::text
+
+namespace game::text {
+// 8-4-4-4-12 hexadecimal digits.
+bool is_uuid(std::string_view s);
+}  // namespace game::text

@@ -1,0 +1,213 @@
+#include "transport.h"
+
+#include <charconv>
+#include <utility>
+
+namespace game {
+namespace {
+
+Exit classify_connect_failure(const std::string& message) {
+  return message.find("imeout") != std::string::npos ? Exit::kTimeout : Exit::kUnavailable;
+}
+
+template <class T>
+bool set_option(ssh_session s, ssh_options_e option, const T& value) {
+  return ssh_options_set(s, option, &value) == SSH_OK;
+}
+bool set_option(ssh_session s, ssh_options_e option, const char* value) {
+  return ssh_options_set(s, option, value) == SSH_OK;
+}
+
+// Every option that would otherwise default to something read from the user's OpenSSH setup or
+// the password database is set explicitly; see README "Security notes".
+bool configure(ssh_session s, const Endpoint& endpoint, const std::string& user,
+               std::chrono::milliseconds timeout) {
+  const int no = 0;
+  const int yes = 1;
+  const unsigned int port = endpoint.port;
+  const long seconds = static_cast<long>(timeout.count() / 1000);
+  const long usec = static_cast<long>((timeout.count() % 1000) * 1000);
+  return set_option(s, SSH_OPTIONS_PROCESS_CONFIG, no) &&
+         set_option(s, SSH_OPTIONS_HOST, endpoint.host.c_str()) &&
+         set_option(s, SSH_OPTIONS_PORT, port) && set_option(s, SSH_OPTIONS_USER, user.c_str()) &&
+         set_option(s, SSH_OPTIONS_SSH_DIR, "/nonexistent") &&
+         set_option(s, SSH_OPTIONS_KNOWNHOSTS, "/dev/null") &&
+         set_option(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") &&
+         set_option(s, SSH_OPTIONS_TIMEOUT, seconds) &&
+         set_option(s, SSH_OPTIONS_TIMEOUT_USEC, usec) && set_option(s, SSH_OPTIONS_NODELAY, yes) &&
+         set_option(s, SSH_OPTIONS_PASSWORD_AUTH, no) && set_option(s, SSH_OPTIONS_KBDINT_AUTH, no) &&
+         set_option(s, SSH_OPTIONS_GSSAPI_AUTH, no);
+}
+
+}  // namespace
+
+std::string Endpoint::display() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+Result<Endpoint> parse_endpoint(std::string_view text, std::uint16_t default_port) {
+  const auto bad = [&](const char* why) {
+    return make_error(Exit::kUsage, "invalid server address '" + std::string(text) + "': " + why);
+  };
+  Endpoint endpoint{{}, default_port};
+  std::string_view port_text;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos) return bad("missing ']'");
+    endpoint.host = std::string(text.substr(1, close - 1));
+    const std::string_view rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return bad("expected ':' after ']'");
+      port_text = rest.substr(1);
+      if (port_text.empty()) return bad("empty port");
+    }
+  } else if (const auto colon = text.find(':'); colon != std::string_view::npos &&
+                                                text.find(':', colon + 1) == std::string_view::npos) {
+    endpoint.host = std::string(text.substr(0, colon));
+    port_text = text.substr(colon + 1);
+    if (port_text.empty()) return bad("empty port");
+  } else {
+    endpoint.host = std::string(text);  // a name, IPv4, or a bare IPv6 literal
+  }
+  if (endpoint.host.empty()) return bad("empty host");
+  if (!port_text.empty()) {
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
+    if (ec != std::errc() || end != port_text.data() + port_text.size() || value == 0 ||
+        value > 65535) {
+      return bad("port must be a number from 1 to 65535");
+    }
+    endpoint.port = static_cast<std::uint16_t>(value);
+  }
+  return endpoint;
+}
+
+Connection::Connection(ssh_session session, Endpoint endpoint)
+    : session_(session), endpoint_(std::move(endpoint)) {}
+
+Connection::Connection(Connection&& other) noexcept
+    : session_(std::exchange(other.session_, nullptr)), endpoint_(std::move(other.endpoint_)) {}
+
+Connection::~Connection() {
+  if (session_ == nullptr) return;
+  if (ssh_is_connected(session_)) ssh_disconnect(session_);
+  ssh_free(session_);
+}
+
+Result<Connection> Connection::open(const Endpoint& endpoint, const std::string& user,
+                                    std::chrono::milliseconds timeout) {
+  ssh_session raw = ssh_new();
+  if (raw == nullptr) return make_error(Exit::kIoErr, "cannot allocate an SSH session");
+  Connection connection(raw, endpoint);
+  if (!configure(raw, endpoint, user, timeout)) {
+    return make_error(Exit::kUsage, "cannot use server " + endpoint.display() + ": " +
+                                        connection.last_error());
+  }
+  if (ssh_connect(raw) != SSH_OK) {
+    const std::string why = connection.last_error();
+    return make_error(classify_connect_failure(why),
+                      "cannot connect to " + endpoint.display() + ": " + why);
+  }
+  return connection;
+}
+
+Result<std::string> Connection::host_key_fingerprint() const {
+  ssh_key raw_key = nullptr;
+  if (ssh_get_server_publickey(session_, &raw_key) != SSH_OK) {
+    return make_error(Exit::kProtocol, "server " + endpoint_.display() + " sent no host key");
+  }
+  const SshKey key(raw_key);
+  unsigned char* raw_hash = nullptr;
+  size_t hash_len = 0;
+  if (ssh_get_publickey_hash(key.get(), SSH_PUBLICKEY_HASH_SHA256, &raw_hash, &hash_len) != 0) {
+    return make_error(Exit::kProtocol, "cannot hash the host key of " + endpoint_.display());
+  }
+  const std::unique_ptr<unsigned char, SshHashFree> hash(raw_hash);
+  const SshChars text(ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash.get(), hash_len));
+  return std::string(text.get());
+}
+
+Status Connection::authenticate(ssh_key private_key) {
+  const int rc = ssh_userauth_publickey(session_, nullptr, private_key);
+  if (rc == SSH_AUTH_SUCCESS) return {};
+  if (rc == SSH_AUTH_ERROR) {
+    return make_error(Exit::kUnavailable,
+                      "authentication with " + endpoint_.display() + " failed: " + last_error());
+  }
+  return make_error(Exit::kNoPerm,
+                    "server " + endpoint_.display() +
+                        " refused this identity's key: the UUID is registered there with a "
+                        "different key (restore the original key, e.g. `game identity import`)");
+}
+
+Result<Channel> Connection::open_subsystem(const std::string& subsystem) {
+  ssh_channel raw = ssh_channel_new(session_);
+  if (raw == nullptr) return make_error(Exit::kUnavailable, "cannot create a channel: " + last_error());
+  Channel channel(raw, session_);
+  if (ssh_channel_open_session(raw) != SSH_OK) {
+    return make_error(Exit::kUnavailable,
+                      "server " + endpoint_.display() + " refused a session channel: " + last_error());
+  }
+  if (ssh_channel_request_subsystem(raw, subsystem.c_str()) != SSH_OK) {
+    return make_error(Exit::kUnavailable, "server " + endpoint_.display() +
+                                              " refused the subsystem '" + subsystem + "'");
+  }
+  return channel;
+}
+
+int Connection::fd() const { return ssh_get_fd(session_); }
+
+std::string Connection::last_error() const { return ssh_get_error(session_); }
+
+Channel::Channel(ssh_channel channel, ssh_session session) : channel_(channel), session_(session) {}
+
+Channel::Channel(Channel&& other) noexcept
+    : channel_(std::exchange(other.channel_, nullptr)), session_(other.session_) {}
+
+Channel::~Channel() {
+  if (channel_ != nullptr) ssh_channel_free(channel_);
+}
+
+std::uint32_t Channel::window() const { return ssh_channel_window_size(channel_); }
+
+Status Channel::write(std::string_view bytes) {
+  const int n = ssh_channel_write(channel_, bytes.data(), static_cast<uint32_t>(bytes.size()));
+  if (n == static_cast<int>(bytes.size())) return {};
+  return make_error(Exit::kUnavailable, std::string("write failed: ") + ssh_get_error(session_));
+}
+
+Result<bool> Channel::read_available(std::string& out) {
+  // Bounded per call so that a server flooding us cannot grow `out` without limit.
+  constexpr std::size_t kMaxPerCall = 256 * 1024;
+  for (const std::size_t start = out.size(); out.size() - start < kMaxPerCall;) {
+    const int available = ssh_channel_poll(channel_, 0);
+    if (available == SSH_EOF) return false;
+    if (available == SSH_ERROR) {
+      return make_error(Exit::kUnavailable, std::string("connection lost: ") + ssh_get_error(session_));
+    }
+    if (available == 0) return !ssh_channel_is_closed(channel_);
+    char buf[16384];
+    const uint32_t want = available < static_cast<int>(sizeof buf) ? available : sizeof buf;
+    const int n = ssh_channel_read_nonblocking(channel_, buf, want, 0);
+    if (n < 0) {
+      return make_error(Exit::kUnavailable, std::string("connection lost: ") + ssh_get_error(session_));
+    }
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return true;
+}
+
+Status Channel::send_eof() {
+  if (ssh_channel_send_eof(channel_) == SSH_OK) return {};
+  return make_error(Exit::kUnavailable, std::string("cannot send EOF: ") + ssh_get_error(session_));
+}
+
+Status Channel::close() {
+  if (ssh_channel_close(channel_) == SSH_OK) return {};
+  return make_error(Exit::kUnavailable, std::string("cannot close the channel: ") + ssh_get_error(session_));
+}
+
+bool Channel::remote_closed() const { return ssh_channel_is_eof(channel_) != 0; }
+
+}  // namespace game

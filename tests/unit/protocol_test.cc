@@ -1,0 +1,166 @@
+// Known-answer vectors from an independent ASN.1 toolchain (Erlang/OTP asn1ct, BER):
+// tests/data/protocol-vectors.txt, a copy of shared/vectors/protocol-vectors.txt.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
+
+#include "protocol.h"
+#include "text.h"
+
+using namespace game;
+
+namespace {
+
+struct Vector {
+  std::string description;
+  std::string hex;
+};
+
+std::vector<Vector> load_vectors() {
+  std::ifstream in(GAME_VECTORS_FILE);
+  std::vector<Vector> out;
+  for (std::string line; std::getline(in, line);) {
+    const auto tab = line.find('\t');
+    if (tab == std::string::npos) continue;
+    out.push_back({line.substr(0, tab), line.substr(tab + 1)});
+  }
+  return out;
+}
+
+std::string from_hex(const std::string& hex) {
+  std::string out;
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  return out;
+}
+
+std::string encoded(const Result<protocol::Request>& request) {
+  std::string out;
+  protocol::encode(*request, out);
+  return text::to_hex(out);
+}
+
+TEST(ProtocolVectors, FileHasAllKinds) {
+  const auto vectors = load_vectors();
+  ASSERT_GE(vectors.size(), 20u) << "vectors file missing or truncated: " << GAME_VECTORS_FILE;
+}
+
+TEST(ProtocolVectors, EveryRequestVectorEncodesByteForByte) {
+  const std::regex set_re(R"(Request setUsername \"(.*)\"( \(.*\))?)");
+  const std::regex score_re(R"(Request addScore (-?[0-9]+))");
+  int checked = 0;
+  for (const Vector& v : load_vectors()) {
+    std::smatch m;
+    if (std::regex_match(v.description, m, set_re)) {
+      auto request = protocol::make_set_username(m[1].str());
+      ASSERT_TRUE(request) << v.description;
+      EXPECT_EQ(encoded(request), v.hex) << v.description;
+      ++checked;
+    } else if (std::regex_match(v.description, m, score_re)) {
+      auto request = protocol::make_add_score(m[1].str());
+      if (m[1].str() == "18446744073709551616") {
+        // Beyond int64: must be refused as input, never wrapped.
+        ASSERT_FALSE(request);
+        EXPECT_EQ(request.error().code, Exit::kDataErr);
+        EXPECT_NE(request.error().message.find("out of range"), std::string::npos);
+      } else {
+        ASSERT_TRUE(request) << v.description;
+        EXPECT_EQ(encoded(request), v.hex) << v.description;
+      }
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 16);
+}
+
+TEST(ProtocolVectors, EveryResponseVectorDecodes) {
+  const std::regex rejected_re(R"(Response rejected \"(.*)\")");
+  int checked = 0;
+  for (const Vector& v : load_vectors()) {
+    if (v.description.rfind("Response", 0) != 0) continue;
+    protocol::ResponseReader reader;
+    const std::string bytes = from_hex(v.hex);
+    reader.feed(bytes.data(), bytes.size());
+    auto response = reader.next();
+    ASSERT_TRUE(response) << v.description << ": " << response.error().message;
+    ASSERT_TRUE(*response) << v.description;
+    std::smatch m;
+    if (std::regex_match(v.description, m, rejected_re)) {
+      EXPECT_FALSE((*response)->accepted);
+      EXPECT_EQ((*response)->reason, m[1].str());
+    } else {
+      EXPECT_TRUE((*response)->accepted) << v.description;
+    }
+    EXPECT_TRUE(reader.empty());
+    ++checked;
+  }
+  EXPECT_EQ(checked, 6);
+}
+
+TEST(ResponseReader, ReassemblesSplitAndCoalescedStreams) {
+  std::string stream;
+  for (const Vector& v : load_vectors()) {
+    if (v.description.rfind("Response", 0) == 0) stream += from_hex(v.hex);
+  }
+  // Feed one byte at a time, then everything at once: same responses either way.
+  for (const std::size_t step : {std::size_t{1}, std::size_t{3}, stream.size()}) {
+    protocol::ResponseReader reader;
+    int count = 0;
+    for (std::size_t i = 0; i < stream.size(); i += step) {
+      reader.feed(stream.data() + i, std::min(step, stream.size() - i));
+      for (;;) {
+        auto r = reader.next();
+        ASSERT_TRUE(r) << r.error().message;
+        if (!*r) break;
+        ++count;
+      }
+    }
+    EXPECT_EQ(count, 6) << "step " << step;
+    EXPECT_TRUE(reader.empty());
+  }
+}
+
+TEST(ResponseReader, RefusesHugeLengthWithoutBuffering) {
+  protocol::ResponseReader reader;
+  const std::string header = from_hex("a0847fffffff0500");
+  reader.feed(header.data(), header.size());
+  auto r = reader.next();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Exit::kProtocol);
+  EXPECT_NE(r.error().message.find("limited to 65536 bytes"), std::string::npos) << r.error().message;
+}
+
+TEST(ResponseReader, RefusesIndefiniteLengthAndGarbage) {
+  for (const char* hex : {"a0800500 0000", "ffffffff", "a0020101", "a2020500"}) {
+    std::string h(hex);
+    h.erase(std::remove(h.begin(), h.end(), ' '), h.end());
+    protocol::ResponseReader reader;
+    const std::string bytes = from_hex(h);
+    reader.feed(bytes.data(), bytes.size());
+    auto r = reader.next();
+    ASSERT_FALSE(r) << hex;
+    EXPECT_EQ(r.error().code, Exit::kProtocol) << hex;
+  }
+}
+
+TEST(Requests, ScoreInputIsStrict) {
+  for (const char* bad : {"12abc", "1e3", "", " 5", "5 ", "+5", "0x10", "9223372036854775808",
+                          "-9223372036854775809", "1.0", "--5"}) {
+    auto r = protocol::make_add_score(bad);
+    EXPECT_FALSE(r) << "'" << bad << "'";
+    if (!r) {
+      EXPECT_EQ(r.error().code, Exit::kDataErr);
+    }
+  }
+  EXPECT_EQ(encoded(protocol::make_add_score("-0")), "a1073005a003020100");
+}
+
+TEST(Requests, NamesMustBeUtf8) {
+  EXPECT_FALSE(protocol::make_set_username("\xff"));
+  EXPECT_FALSE(protocol::make_set_username("a\xc3"));
+  EXPECT_FALSE(protocol::make_set_username("\xed\xa0\x80"));  // a surrogate
+  EXPECT_FALSE(protocol::make_set_username("\xc0\xaf"));      // overlong '/'
+  EXPECT_TRUE(protocol::make_set_username("Zoë 🎮"));
+}
+
+}  // namespace
