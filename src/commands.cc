@@ -3,9 +3,15 @@
 #include <openssl/opensslv.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <iostream>
+#include <iterator>
+#include <optional>
+#include <random>
 
 #include "batch.h"
+#include "fs.h"
 #include "hostkey.h"
 #include "identity.h"
 #include "protocol.h"
@@ -49,6 +55,50 @@ std::chrono::milliseconds timeout_of(const GlobalOptions& options) {
   return std::chrono::milliseconds(static_cast<long long>(options.timeout * 1000));
 }
 
+struct Connected {
+  Connection connection;
+  std::string endpoint;  // host:port of the node that answered
+};
+
+// Tries the server's addresses in order (or shuffled) and returns the first that completes the
+// SSH handshake: a node that refuses or does not answer within the timeout is skipped.
+Result<Connected> connect_any(const ServerConfig& server, const std::string& user, std::chrono::milliseconds timeout,
+                              Trace& trace) {
+  std::vector<std::string> addresses = server.addresses;
+  if (server.shuffle) {
+    std::random_device random;
+    std::shuffle(addresses.begin(), addresses.end(), std::mt19937(random()));
+  }
+  std::optional<Error> last;
+  for (const std::string& address : addresses) {
+    auto endpoint = parse_endpoint(address, server.port);
+    if (!endpoint) return std::move(endpoint).error();
+    auto connection = Connection::open(*endpoint, user, timeout);
+    if (connection) {
+      trace.step("connected to " + endpoint->display() + " (SSH handshake done)");
+      return Connected{std::move(*connection), endpoint->display()};
+    }
+    trace.step(connection.error().message);
+    last = std::move(connection).error();
+  }
+  if (addresses.size() > 1) {
+    last->message = "no address of " + server.name + " answered; last: " + last->message;
+  }
+  return *last;
+}
+
+Status authenticate(Connection& connection, Identity& identity, Trace& trace) {
+  GAME_TRY(identity.unlock());
+  if (identity.agent) {
+    GAME_TRY(connection.authenticate_with_agent(identity.agent->take_client_fd()));
+    trace.step("authenticated as " + identity.uuid + " (key in ssh-agent)");
+  } else {
+    GAME_TRY(connection.authenticate(identity.private_key.get()));
+    trace.step("authenticated as " + identity.uuid);
+  }
+  return {};
+}
+
 // command line -> identity -> session: everything between the encoded requests and their outcomes.
 Status deliver(const GlobalOptions& options, RequestSource& source, Observer& observer, Trace& trace,
                Tally& tally) {
@@ -58,25 +108,22 @@ Status deliver(const GlobalOptions& options, RequestSource& source, Observer& ob
   if (!account) return std::move(account).error();
   auto server = select_server(account->config, options.server);
   if (!server) return std::move(server).error();
-  auto endpoint = parse_endpoint(server->addresses.front(), server->port);
-  if (!endpoint) return std::move(endpoint).error();
 
-  auto connection = Connection::open(*endpoint, account->identity.uuid, timeout_of(options));
-  if (!connection) return std::move(connection).error();
-  trace.step("connected to " + endpoint->display() + " (SSH handshake done)");
-  auto offered = connection->host_key_fingerprint();
+  auto connected = connect_any(*server, account->identity.uuid, timeout_of(options), trace);
+  if (!connected) return std::move(connected).error();
+  Connection& connection = connected->connection;
+  auto offered = connection.host_key_fingerprint();
   if (!offered) return std::move(offered).error();
-  GAME_TRY(check_host_key(*offered, options.host_key, *server, *path, endpoint->display(), trace));
-  GAME_TRY(connection->authenticate(account->identity.key.get()));
-  trace.step("authenticated as " + account->identity.uuid);
-  auto channel = connection->open_subsystem(server->subsystem);
+  GAME_TRY(check_host_key(*offered, options.host_key, *server, *path, connected->endpoint, trace));
+  GAME_TRY(authenticate(connection, account->identity, trace));
+  auto channel = connection.open_subsystem(server->subsystem);
   if (!channel) return std::move(channel).error();
   trace.step("subsystem '" + server->subsystem + "' open");
 
   SessionOptions session;
   session.timeout = timeout_of(options);
   session.acks = server->acks;
-  return run_session(*connection, *channel, source, observer, session, trace, tally);
+  return run_session(connection, *channel, source, observer, session, trace, tally);
 }
 
 class OneRequest : public RequestSource {
@@ -205,6 +252,104 @@ Result<Exit> run_batch(const GlobalOptions& options, const BatchOptions& batch) 
   }
   if (tally.rejected > 0) return Exit::kRejected;
   return invalid > 0 ? Exit::kDataErr : Exit::kOk;
+}
+
+namespace {
+
+// Asks a yes/no question on the terminal; scripts without one must say --yes.
+Result<bool> confirm(const std::string& question) {
+  std::FILE* tty = std::fopen("/dev/tty", "r+e");
+  if (tty == nullptr) return make_error(Exit::kUsage, "no terminal to confirm on: use --yes");
+  std::fprintf(tty, "%s [y/N] ", question.c_str());
+  std::fflush(tty);
+  char answer[16] = {0};
+  const bool got = std::fgets(answer, sizeof answer, tty) != nullptr;
+  std::fclose(tty);
+  return got && (answer[0] == 'y' || answer[0] == 'Y');
+}
+
+Status write_output(const std::string& output, const std::string& text) {
+  if (output.empty() || output == "-") {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return {};
+  }
+  return fs::create_file_exclusive(output, text, 0600);
+}
+
+}  // namespace
+
+Result<Exit> run_init(const GlobalOptions& options, const std::string& adopt_key) {
+  GAME_TRY(check_options(options));
+  Trace trace(options.verbose);
+  auto path = config_path(options.config);
+  if (!path) return std::move(path).error();
+  auto account = init_account(*path, adopt_key, trace);
+  if (!account) return std::move(account).error();
+  std::printf("created identity %s in %s\nkey: %s (%s)\n", account->identity.uuid.c_str(), path->c_str(),
+              account->identity.key_path.c_str(), account->identity.fingerprint.c_str());
+  return Exit::kOk;
+}
+
+Result<Exit> run_trust(const GlobalOptions& options, const std::string& server_name, bool yes) {
+  GAME_TRY(check_options(options));
+  Trace trace(options.verbose);
+  auto path = config_path(options.config);
+  if (!path) return std::move(path).error();
+  auto account = open_account(*path, trace);
+  if (!account) return std::move(account).error();
+  auto server = select_server(account->config, server_name.empty() ? options.server : server_name);
+  if (!server) return std::move(server).error();
+  auto connected = connect_any(*server, account->identity.uuid, timeout_of(options), trace);
+  if (!connected) return std::move(connected).error();
+  auto offered = connected->connection.host_key_fingerprint();
+  if (!offered) return std::move(offered).error();
+  const std::string known = expected_host_key(*server, connected->endpoint);
+  std::printf("%s (%s) presents host key %s\n", server->name.c_str(), connected->endpoint.c_str(), offered->c_str());
+  if (known == *offered) {
+    std::printf("already trusted\n");
+    return Exit::kOk;
+  }
+  if (!known.empty()) std::printf("it REPLACES the recorded key %s\n", known.c_str());
+  if (!yes) {
+    auto answer = confirm("Trust this host key?");
+    if (!answer) return std::move(answer).error();
+    if (!*answer) return make_error(Exit::kNoPerm, "host key not trusted; nothing recorded");
+  }
+  GAME_TRY(pin_host_key(*offered, *server, *path, connected->endpoint));
+  std::printf("recorded in %s\n", path->c_str());
+  return Exit::kOk;
+}
+
+Result<Exit> run_identity_export(const GlobalOptions& options, const std::string& output) {
+  Trace trace(options.verbose);
+  auto path = config_path(options.config);
+  if (!path) return std::move(path).error();
+  if (!fs::exists(*path)) return make_error(Exit::kConfig, *path + " does not exist: there is no identity to export");
+  auto account = open_account(*path, trace);
+  if (!account) return std::move(account).error();
+  auto text = export_identity(*account);
+  if (!text) return std::move(text).error();
+  GAME_TRY(write_output(output, *text));
+  return Exit::kOk;
+}
+
+Result<Exit> run_identity_import(const GlobalOptions& options, const std::string& input, bool force) {
+  Trace trace(options.verbose);
+  auto path = config_path(options.config);
+  if (!path) return std::move(path).error();
+  std::optional<std::string> text;
+  if (input.empty() || input == "-") {
+    text = std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  } else {
+    auto read = fs::read_file(input);
+    if (!read) return std::move(read).error();
+    if (!*read) return make_error(Exit::kNoInput, "cannot open " + input);
+    text = std::move(*read);
+  }
+  auto result = import_identity(*path, *text, force, trace);
+  if (!result) return std::move(result).error();
+  std::fprintf(stderr, "game: %s\n", result->c_str());
+  return Exit::kOk;
 }
 
 std::string version_text() {

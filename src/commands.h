@@ -29,6 +29,10 @@ Result<Exit> run_setname(const GlobalOptions& options, const std::string& name);
 Result<Exit> run_score(const GlobalOptions& options, const std::string& value);
 Result<Exit> run_whoami(const GlobalOptions& options);
 Result<Exit> run_batch(const GlobalOptions& options, const BatchOptions& batch);
+Result<Exit> run_init(const GlobalOptions& options, const std::string& adopt_key);
+Result<Exit> run_trust(const GlobalOptions& options, const std::string& server, bool yes);
+Result<Exit> run_identity_export(const GlobalOptions& options, const std::string& output);
+Result<Exit> run_identity_import(const GlobalOptions& options, const std::string& input, bool force);
 
 // "game 0.1.0 (libssh 0.10.6, OpenSSL 3.0.x)"
 std::string version_text();

@@ -105,6 +105,23 @@ Result<ServerConfig> parse_server(const std::string& name, const toml::node& nod
     else if (mode == "no") server.acks = AckMode::kNo;
     else return config_error(path, table->get("acks")->source().begin, where + "acks must be \"auto\", \"yes\" or \"no\"");
   }
+  auto order = optional_string(*table, "order", path, where);
+  if (!order) return std::move(order).error();
+  if (*order && **order != "listed" && **order != "random") {
+    return config_error(path, table->get("order")->source().begin, where + "order must be \"listed\" or \"random\"");
+  }
+  server.shuffle = *order && **order == "random";
+  if (const toml::node* keys = table->get("host_keys")) {
+    const auto* keys_table = keys->as_table();
+    if (keys_table == nullptr) return config_error(path, keys->source().begin, where + "host_keys must be a table");
+    for (const auto& [address, value] : *keys_table) {
+      const auto* fingerprint = value.as_string();
+      if (fingerprint == nullptr || fingerprint->get().rfind("SHA256:", 0) != 0) {
+        return config_error(path, value.source().begin, where + "host_keys values must be \"SHA256:...\"");
+      }
+      server.node_keys[std::string(address.str())] = fingerprint->get();
+    }
+  }
   return server;
 }
 
@@ -115,6 +132,12 @@ bool is_bare_key(const std::string& s) {
 }
 
 std::string toml_key(const std::string& s) { return is_bare_key(s) ? s : toml_string(s); }
+
+std::string dotted_path(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const std::string& part : parts) out += (out.empty() ? "" : ".") + toml_key(part);
+  return out;
+}
 
 // Makes sure an insertion at the end of `text` starts on a line of its own.
 void ensure_final_newline(std::string& text) {
@@ -227,26 +250,27 @@ std::string new_config_text(const std::string& uuid, const std::string& key) {
          "key = " + toml_string(key) + "\n";
 }
 
-Result<std::string> set_server_value(const std::string& text, const std::string& path,
-                                     const std::string& server, const std::string& key,
-                                     const std::string& value) {
+Result<std::string> set_table_value(const std::string& text, const std::string& path,
+                                    const std::vector<std::string>& table_path, const std::string& key,
+                                    const std::string& value) {
   auto parsed = parse_toml(text, path);
   if (!parsed) return std::move(parsed).error();
-  const toml::node* servers = parsed->get("servers");
-  const toml::node* entry = servers && servers->is_table() ? servers->as_table()->get(server) : nullptr;
-  if (entry == nullptr) {
-    if (servers != nullptr && (!servers->is_table() || servers->as_table()->is_inline())) {
-      return config_error(path, servers->source().begin, "servers is not a plain table; cannot add a server to it");
+  const toml::table* table = &*parsed;
+  std::string dotted;
+  for (const std::string& part : table_path) {
+    dotted += (dotted.empty() ? "" : ".") + toml_key(part);
+    const toml::node* child = table->get(part);
+    if (child == nullptr) {
+      std::string out = text;
+      ensure_final_newline(out);
+      if (!out.empty()) out += '\n';
+      return out + "[" + dotted_path(table_path) + "]\n" + toml_key(key) + " = " + value + "\n";
     }
-    std::string out = text;
-    ensure_final_newline(out);
-    if (!out.empty()) out += '\n';
-    return out + "[servers." + toml_key(server) + "]\n" + toml_key(key) + " = " + value + "\n";
-  }
-  const auto* table = entry->as_table();
-  if (table == nullptr || table->is_inline()) {
-    return config_error(path, entry->source().begin,
-                        "servers." + server + " is not a plain [table]; set " + key + " = " + value + " there yourself");
+    if (!child->is_table() || child->as_table()->is_inline()) {
+      return config_error(path, child->source().begin,
+                          dotted + " is not a plain [table]; set " + key + " = " + value + " there yourself");
+    }
+    table = child->as_table();
   }
   return set_in_table(text, *table, table->source().begin.line, key, value);
 }
@@ -275,6 +299,39 @@ Result<std::string> set_top_level_value(const std::string& text, const std::stri
   const std::string line = toml_key(key) + " = " + value + "\n";
   if (last_key_line > 0 || first_table_line == 0) return set_in_table(out, root, 0, key, value);
   return out.insert(offset_of(out, toml::source_position{first_table_line, 1}), line + "\n");
+}
+
+}  // namespace game
+
+namespace game {
+
+// A key file keeps its line structure in a multi-line string; anything unusual is escaped.
+std::string multiline_string(const std::string& s) {
+  if (s.find_first_of("\\\"") != std::string::npos) return toml_string(s);
+  return "\"\"\"\n" + s + "\"\"\"";
+}
+
+std::string identity_blob_text(const IdentityBlob& blob) {
+  return "# game identity: the UUID and private key of one player. Anyone holding this text can\n"
+         "# play as that player: keep it like a password. Restore it with `game identity import`.\n"
+         "uuid = " + toml_string(blob.uuid) + "\n"
+         "private_key = " + multiline_string(blob.private_key) + "\n";
+}
+
+Result<IdentityBlob> parse_identity_blob(const std::string& text, const std::string& origin) {
+  auto parsed = parse_toml(text, origin);
+  if (!parsed) return std::move(parsed).error();
+  IdentityBlob blob;
+  auto uuid = optional_string(*parsed, "uuid", origin, "");
+  if (!uuid) return std::move(uuid).error();
+  auto key = optional_string(*parsed, "private_key", origin, "");
+  if (!key) return std::move(key).error();
+  if (!*uuid || !text::is_uuid(**uuid) || !*key) {
+    return make_error(Exit::kDataErr, origin + ": not an identity export (needs uuid and private_key)");
+  }
+  blob.uuid = **uuid;
+  blob.private_key = **key;
+  return blob;
 }
 
 }  // namespace game

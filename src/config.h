@@ -10,12 +10,16 @@
 //   subsystem = "game"
 //   host_key = "SHA256:..."            # pinned, or recorded on first use
 //   acks = "auto"                      # "auto" | "yes" | "no"
+//   order = "listed"                   # or "random": which address is tried first
+//   [servers.main.host_keys]           # per node, when nodes have keys of their own
+//   "node1:9022" = "SHA256:..."
 //
 // Reading uses toml++. Writing never re-serialises the document: the client's few changes are
 // spliced into the user's text, so comments, order and unknown keys survive byte for byte.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +37,8 @@ struct ServerConfig {
   std::string subsystem = "game";
   std::string host_key;                // "SHA256:..." or empty (trust on first use)
   AckMode acks = AckMode::kAuto;
+  bool shuffle = false;                          // order = "random"
+  std::map<std::string, std::string> node_keys;  // [servers.NAME.host_keys]: "host:port" -> key
 };
 
 struct Config {
@@ -51,17 +57,26 @@ Result<Config> parse_config(const std::string& text, const std::string& path);
 // The text of a newly created config file.
 std::string new_config_text(const std::string& uuid, const std::string& key);
 
-// Returns `text` with `[servers.<server>] key = value` set: an existing value is replaced in
-// place, a missing key is added at the end of its table, a missing table is appended.
-// `value` is a TOML literal (see toml_string). Fails if the table is not a plain [table].
-Result<std::string> set_server_value(const std::string& text, const std::string& path,
-                                     const std::string& server, const std::string& key,
-                                     const std::string& value);
+// Returns `text` with `key = value` set in the table at `table` (e.g. {"servers", "main"}): an
+// existing value is replaced in place, a missing key is added at the end of its table, a
+// missing table is appended. `value` is a TOML literal (see toml_string). Fails if the table
+// is not a plain [table].
+Result<std::string> set_table_value(const std::string& text, const std::string& path,
+                                    const std::vector<std::string>& table, const std::string& key,
+                                    const std::string& value);
 // Returns `text` with the top-level `key = value` set (inserted before the first table).
 Result<std::string> set_top_level_value(const std::string& text, const std::string& path,
                                         const std::string& key, const std::string& value);
 
 // A TOML basic string literal for `s`, with quotes and escapes.
 std::string toml_string(const std::string& s);
+
+// The text of `game identity export`: the UUID and the private key file, as TOML.
+struct IdentityBlob {
+  std::string uuid;
+  std::string private_key;  // the key file's contents (OpenSSH or PEM)
+};
+std::string identity_blob_text(const IdentityBlob& blob);
+Result<IdentityBlob> parse_identity_blob(const std::string& text, const std::string& origin);
 
 }  // namespace game

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 
+#include "agent.h"
 #include "config.h"
 #include "error.h"
 #include "ssh_handles.h"
@@ -14,10 +16,16 @@ namespace game {
 
 struct Identity {
   std::string uuid;
-  std::string key_path;  // expanded
-  SshKey key;            // the private key
+  std::string key_path;     // expanded
+  SshKey public_key;
   std::string public_line;  // "ssh-ed25519 AAAA... game:<uuid>"
   std::string fingerprint;  // "SHA256:..."
+
+  // How to sign, set by unlock(): the ssh-agent if it holds the key, else the private key
+  // (asking for its passphrase on the terminal when it has one).
+  SshKey private_key;
+  std::unique_ptr<AgentKey> agent;
+  Status unlock();
 };
 
 struct Account {
@@ -29,7 +37,17 @@ struct Account {
 Result<std::string> config_path(const std::string& flag);
 
 // Loads the account of `path`; creates config and key first when `path` does not exist.
+// Only the public half of the key is read here: see Identity::unlock().
 Result<Account> open_account(const std::string& path, Trace& trace);
+
+// `game init [--key KEY]`: a new identity, with a new ed25519 key or with KEY adopted.
+Result<Account> init_account(const std::string& path, const std::string& adopt_key, Trace& trace);
+
+// `game identity export`: the whole identity (UUID + private key file) as one TOML text.
+Result<std::string> export_identity(const Account& account);
+// `game identity import`: restores an exported identity into `path`. An existing different
+// identity is replaced only with `force`, and then kept aside (renamed), never deleted.
+Result<std::string> import_identity(const std::string& path, const std::string& blob, bool force, Trace& trace);
 
 // Applies `edit` to the config file's current text under the lock, validates the result and
 // replaces the file atomically (mode 0600). The file is left untouched when anything fails.

@@ -47,6 +47,27 @@ int main(int argc, char** argv) {
   batch->add_flag("--json", batch_options.json, "Print one JSON object per line result, then a summary object");
   batch->add_option("--from-line", batch_options.from_line, "Skip the lines before this one (to resume)");
 
+  std::string adopt_key;
+  auto* init = app.add_subcommand("init", "Create your identity now (a new ed25519 key, or adopt one with --key)");
+  init->add_option("--key", adopt_key, "Use this existing private key (ed25519, ecdsa or rsa) instead of a new one");
+
+  std::string trust_server;
+  bool trust_yes = false;
+  auto* trust = app.add_subcommand("trust", "Connect, show the server's host key fingerprint and pin it");
+  trust->add_option("SERVER", trust_server, "Server name or HOST[:PORT] (default: --server, else default_server)");
+  trust->add_flag("-y,--yes", trust_yes, "Pin without asking (for scripts)");
+
+  auto* identity = app.add_subcommand("identity", "Back up or restore your identity (UUID + private key)");
+  identity->require_subcommand(1);
+  std::string export_output;
+  auto* identity_export = identity->add_subcommand("export", "Write the whole identity as one text blob");
+  identity_export->add_option("-o,--output", export_output, "Write to this new file (mode 0600) instead of stdout");
+  std::string import_input;
+  bool import_force = false;
+  auto* identity_import = identity->add_subcommand("import", "Restore an identity written by `game identity export`");
+  identity_import->add_option("FILE", import_input, "The exported identity ('-' or none: stdin)");
+  identity_import->add_flag("--force", import_force, "Replace a different existing identity (it is kept aside)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -57,5 +78,9 @@ int main(int argc, char** argv) {
   if (*setname) return exit_code(game::run_setname(global, name));
   if (*score) return exit_code(game::run_score(global, value));
   if (*whoami) return exit_code(game::run_whoami(global));
+  if (*init) return exit_code(game::run_init(global, adopt_key));
+  if (*trust) return exit_code(game::run_trust(global, trust_server, trust_yes));
+  if (*identity_export) return exit_code(game::run_identity_export(global, export_output));
+  if (*identity_import) return exit_code(game::run_identity_import(global, import_input, import_force));
   return exit_code(game::run_batch(global, batch_options));
 }

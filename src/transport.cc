@@ -129,7 +129,17 @@ Result<std::string> Connection::host_key_fingerprint() const {
 }
 
 Status Connection::authenticate(ssh_key private_key) {
-  const int rc = ssh_userauth_publickey(session_, nullptr, private_key);
+  return auth_result(ssh_userauth_publickey(session_, nullptr, private_key));
+}
+
+Status Connection::authenticate_with_agent(int agent_fd) {
+  if (agent_fd < 0 || ssh_set_agent_socket(session_, agent_fd) != SSH_OK) {
+    return make_error(Exit::kUnavailable, "cannot use ssh-agent: " + last_error());
+  }
+  return auth_result(ssh_userauth_agent(session_, nullptr));
+}
+
+Status Connection::auth_result(int rc) const {
   if (rc == SSH_AUTH_SUCCESS) return {};
   if (rc == SSH_AUTH_ERROR) {
     return make_error(Exit::kUnavailable,

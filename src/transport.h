@@ -38,6 +38,9 @@ class Connection {
   Result<std::string> host_key_fingerprint() const;
   // Public-key authentication offering exactly this key and nothing else.
   Status authenticate(ssh_key private_key);
+  // The same through an agent socket that holds only the player's key (see agent.h); the
+  // connection takes ownership of `agent_fd`.
+  Status authenticate_with_agent(int agent_fd);
   Result<Channel> open_subsystem(const std::string& subsystem);
 
   int fd() const;
@@ -46,6 +49,7 @@ class Connection {
 
  private:
   Connection(ssh_session session, Endpoint endpoint);
+  Status auth_result(int rc) const;
   ssh_session session_;
   Endpoint endpoint_;
 };

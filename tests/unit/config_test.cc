@@ -52,7 +52,7 @@ TEST(Config, RecordingKeepsCommentsOrderAndUnknownKeysByteForByte) {
       "\n"
       "[servers.other]\n"
       "host = \"Ω.example\"\n";
-  auto edited = set_server_value(original, "c", "main", "host_key", toml_string("SHA256:abc"));
+  auto edited = set_table_value(original, "c", {"servers", "main"}, "host_key", toml_string("SHA256:abc"));
   ASSERT_TRUE(edited) << edited.error().message;
   const std::string expected_after_main =
       "port = 9022 # default\n"
@@ -64,7 +64,7 @@ TEST(Config, RecordingKeepsCommentsOrderAndUnknownKeysByteForByte) {
   EXPECT_EQ(without, original);
 
   // Replacing a value in place touches only the value.
-  auto replaced = set_server_value(*edited, "c", "other", "host", toml_string("new.example"));
+  auto replaced = set_table_value(*edited, "c", {"servers", "other"}, "host", toml_string("new.example"));
   ASSERT_TRUE(replaced);
   std::string expected = *edited;
   expected.replace(expected.find("\"Ω.example\""), std::string("\"Ω.example\"").size(), "\"new.example\"");
@@ -80,7 +80,7 @@ TEST(Config, RecordingKeepsCommentsOrderAndUnknownKeysByteForByte) {
 
 TEST(Config, AddsAMissingServerTableAtTheEnd) {
   const std::string original = base();
-  auto edited = set_server_value(original, "c", "127.0.0.1:4000", "host", toml_string("127.0.0.1"));
+  auto edited = set_table_value(original, "c", {"servers", "127.0.0.1:4000"}, "host", toml_string("127.0.0.1"));
   ASSERT_TRUE(edited);
   EXPECT_EQ(*edited, original + "\n[servers.\"127.0.0.1:4000\"]\nhost = \"127.0.0.1\"\n");
   auto config = parse_config(*edited, "c");
