@@ -87,6 +87,13 @@ Result<Connected> connect_any(const ServerConfig& server, const std::string& use
   return *last;
 }
 
+// The account named by --config / $GAME_CONFIG / ~/.gameconfig, created on first use.
+Result<Account> account_for(const GlobalOptions& options, Trace& trace) {
+  auto path = config_path(options.config);
+  if (!path) return std::move(path).error();
+  return open_account(*path, trace);
+}
+
 Status authenticate(Connection& connection, Identity& identity, Trace& trace) {
   GAME_TRY(identity.unlock());
   if (identity.agent) {
@@ -102,10 +109,9 @@ Status authenticate(Connection& connection, Identity& identity, Trace& trace) {
 // command line -> identity -> session: everything between the encoded requests and their outcomes.
 Status deliver(const GlobalOptions& options, RequestSource& source, Observer& observer, Trace& trace,
                Tally& tally) {
-  auto path = config_path(options.config);
-  if (!path) return std::move(path).error();
-  auto account = open_account(*path, trace);
+  auto account = account_for(options, trace);
   if (!account) return std::move(account).error();
+  const std::string& path = account->config.path;
   auto server = select_server(account->config, options.server);
   if (!server) return std::move(server).error();
 
@@ -114,7 +120,7 @@ Status deliver(const GlobalOptions& options, RequestSource& source, Observer& ob
   Connection& connection = connected->connection;
   auto offered = connection.host_key_fingerprint();
   if (!offered) return std::move(offered).error();
-  GAME_TRY(check_host_key(*offered, options.host_key, *server, *path, connected->endpoint, trace));
+  GAME_TRY(check_host_key(*offered, options.host_key, *server, path, connected->endpoint, trace));
   GAME_TRY(authenticate(connection, account->identity, trace));
   auto channel = connection.open_subsystem(server->subsystem);
   if (!channel) return std::move(channel).error();
@@ -189,13 +195,12 @@ Result<Exit> run_score(const GlobalOptions& options, const std::string& value) {
 Result<Exit> run_whoami(const GlobalOptions& options) {
   GAME_TRY(check_options(options));
   Trace trace(options.verbose);
-  auto path = config_path(options.config);
-  if (!path) return std::move(path).error();
-  auto account = open_account(*path, trace);
+  auto account = account_for(options, trace);
   if (!account) return std::move(account).error();
+  const std::string& path = account->config.path;
   const Identity& id = account->identity;
   std::printf("uuid:        %s\nfingerprint: %s\npublic key:  %s\nconfig:      %s\nkey:         %s\n",
-              id.uuid.c_str(), id.fingerprint.c_str(), id.public_line.c_str(), path->c_str(),
+              id.uuid.c_str(), id.fingerprint.c_str(), id.public_line.c_str(), path.c_str(),
               id.key_path.c_str());
   for (const ServerConfig& server : account->config.servers) {
     const bool is_default = server.name == account->config.default_server;
@@ -293,10 +298,9 @@ Result<Exit> run_init(const GlobalOptions& options, const std::string& adopt_key
 Result<Exit> run_trust(const GlobalOptions& options, const std::string& server_name, bool yes) {
   GAME_TRY(check_options(options));
   Trace trace(options.verbose);
-  auto path = config_path(options.config);
-  if (!path) return std::move(path).error();
-  auto account = open_account(*path, trace);
+  auto account = account_for(options, trace);
   if (!account) return std::move(account).error();
+  const std::string& path = account->config.path;
   auto server = select_server(account->config, server_name.empty() ? options.server : server_name);
   if (!server) return std::move(server).error();
   auto connected = connect_any(*server, account->identity.uuid, timeout_of(options), trace);
@@ -315,8 +319,8 @@ Result<Exit> run_trust(const GlobalOptions& options, const std::string& server_n
     if (!answer) return std::move(answer).error();
     if (!*answer) return make_error(Exit::kNoPerm, "host key not trusted; nothing recorded");
   }
-  GAME_TRY(pin_host_key(*offered, *server, *path, connected->endpoint));
-  std::printf("recorded in %s\n", path->c_str());
+  GAME_TRY(pin_host_key(*offered, *server, path, connected->endpoint));
+  std::printf("recorded in %s\n", path.c_str());
   return Exit::kOk;
 }
 
