@@ -3,7 +3,7 @@
 // Line syntax (docs/batch.md): blank lines and lines starting with '#' are ignored; surrounding
 // whitespace is trimmed; `score VALUE` takes one whole number; `setname NAME` takes the rest of
 // the line, inner spaces included. A name that must keep leading or trailing spaces, start
-// with '"' or '#', or be empty is written in double quotes, where \" and \\ are escapes.
+// with '"', or be empty is written in double quotes, where \" and \\ are escapes.
 #pragma once
 
 #include <cstdint>
