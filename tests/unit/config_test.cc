@@ -106,3 +106,43 @@ TEST(Config, ServerSettings) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Config, NestedHostKeysTableIsCreatedAndRead) {
+  const std::string original = base() + "\n[servers.c]\naddresses = [\"a:1\", \"b:2\"]\n";
+  auto edited = set_table_value(original, "c", {"servers", "c", "host_keys"}, "a:1", toml_string("SHA256:n1"));
+  ASSERT_TRUE(edited) << edited.error().message;
+  EXPECT_EQ(*edited, original + "\n[servers.c.host_keys]\n\"a:1\" = \"SHA256:n1\"\n");
+  auto again = set_table_value(*edited, "c", {"servers", "c", "host_keys"}, "b:2", toml_string("SHA256:n2"));
+  ASSERT_TRUE(again);
+  auto config = parse_config(*again, "c");
+  ASSERT_TRUE(config) << config.error().message;
+  const ServerConfig* server = config->find_server("c");
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(server->node_keys.at("a:1"), "SHA256:n1");
+  EXPECT_EQ(server->node_keys.at("b:2"), "SHA256:n2");
+}
+
+TEST(Config, RefusesToEditInsideAnInlineTable) {
+  const std::string original = "servers = { x = { host = \"h\" } }\n" + base();
+  auto edited = set_table_value(original, "c", {"servers", "x"}, "host_key", toml_string("SHA256:k"));
+  ASSERT_FALSE(edited);
+  EXPECT_NE(edited.error().message.find("not a plain [table]"), std::string::npos) << edited.error().message;
+}
+
+TEST(IdentityBlob, RoundTripsAKeyFileExactly) {
+  const std::string key =
+      "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+      "-----END OPENSSH PRIVATE KEY-----\n";
+  const std::string text = identity_blob_text({kUuid, key});
+  auto blob = parse_identity_blob(text, "backup.txt");
+  ASSERT_TRUE(blob) << blob.error().message;
+  EXPECT_EQ(blob->uuid, kUuid);
+  EXPECT_EQ(blob->private_key, key);
+  auto wrong = parse_identity_blob("uuid = 1\n", "backup.txt");
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().message.rfind("backup.txt:1:8:", 0), 0u) << wrong.error().message;
+}
+
+}  // namespace
