@@ -19,8 +19,6 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kMaxChunk = 32 * 1024 - 64;
 // Between two reads of the server's responses, at most this many single-PDU writes.
 constexpr int kWritesPerRound = 256;
-// How long our CLOSE waits for the server's CLOSE before we disconnect anyway.
-constexpr auto kCloseWait = std::chrono::milliseconds(1000);
 
 std::string count_text(std::uint64_t n, const char* what) {
   return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
@@ -67,34 +65,44 @@ class Pump {
       auto open = read_responses();
       if (!open) return std::move(open).error();
       if (in_flight_.empty()) break;
-      if (!acknowledging_ && (!*open || options_.acks == AckMode::kNo || Clock::now() >= grace_end)) {
-        trace_.step(std::string(*open ? (options_.acks == AckMode::kNo ? "acks = \"no\"" : "no acknowledgement within the grace period")
-                                      : "server closed the channel without acknowledging") +
-                    ": delivered, not acknowledged");
+      if (!acknowledging_ && !*open) {
+        trace_.step("server closed the channel without acknowledging: delivered, not acknowledged");
         resolve_in_flight(Outcome::kDelivered);
         break;
       }
       if (!*open) return closed_early();
+      if (!acknowledging_ && (options_.acks == AckMode::kNo || Clock::now() >= grace_end)) {
+        // A server that neither acknowledges nor closes: close it ourselves. Its CLOSE answers
+        // ours only after everything we sent before it, so it is the proof of delivery.
+        GAME_TRY(close_handshake());
+        trace_.step(std::string(options_.acks == AckMode::kNo ? "acks = \"no\"" : "no acknowledgement within the grace period") +
+                    ": delivered, not acknowledged");
+        resolve_in_flight(Outcome::kDelivered);
+        return {};
+      }
       auto until = deadline();
       if (!acknowledging_ && options_.acks == AckMode::kAuto) until = std::min(until, grace_end);
       GAME_TRY(wait(-1, until));
       if (Clock::now() >= deadline()) return timed_out();
     }
     trace_.step("all requests resolved");
-    return close();
+    return close_handshake();
   }
 
-  Status close() {
+  // RFC 4254 5.3: our CLOSE, then the server's, bounded by --timeout. Disconnecting earlier could
+  // make the server drop what it has received but not yet processed.
+  Status close_handshake() {
     if (channel_.remote_closed()) return {};
     GAME_TRY(channel_.close());
-    const auto until = Clock::now() + std::min<Clock::duration>(kCloseWait, options_.timeout);
-    std::string ignored;
-    while (!channel_.remote_closed() && Clock::now() < until) {
-      auto open = channel_.read_available(ignored);
-      if (!open || !*open) break;
-      pollfd pfd{connection_.fd(), POLLIN, 0};
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
-      ::poll(&pfd, 1, static_cast<int>(std::max<long>(left.count(), 0)));
+    const auto until = Clock::now() + options_.timeout;
+    while (!channel_.remote_closed()) {
+      GAME_TRY(channel_.process_incoming());
+      if (channel_.remote_closed()) break;
+      if (Clock::now() >= until) {
+        return make_error(Exit::kTimeout, connection_.endpoint().display() +
+                                              ": server did not answer the channel close (--timeout)" + pending_text());
+      }
+      GAME_TRY(wait(-1, until));
     }
     trace_.step("channel closed");
     return {};
@@ -213,9 +221,9 @@ class Pump {
     const auto seconds = std::chrono::duration<double>(options_.timeout).count();
     char text[32];
     std::snprintf(text, sizeof text, "%g", seconds);
-    std::string what = have_next_ && next_.pdu.size() > channel_.window()
-                           ? "server stopped reading (no SSH window)"
-                           : "server sent no acknowledgement";
+    const bool unread = have_next_ && next_.pdu.size() > channel_.window();
+    const std::string what = unread ? "server stopped reading (no SSH window left)"
+                                    : "server sent no acknowledgement";
     return make_error(Exit::kTimeout, connection_.endpoint().display() + ": " + what + " for " + text +
                                           " s (--timeout)" + pending_text());
   }

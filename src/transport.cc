@@ -218,6 +218,14 @@ Status Channel::close() {
   return make_error(Exit::kUnavailable, std::string("cannot close the channel: ") + ssh_get_error(session_));
 }
 
+Status Channel::process_incoming() {
+  // ssh_channel_poll runs libssh's packet loop even on a channel we have closed.
+  if (ssh_channel_poll(channel_, 0) == SSH_ERROR) {
+    return make_error(Exit::kUnavailable, std::string("connection lost: ") + ssh_get_error(session_));
+  }
+  return {};
+}
+
 bool Channel::remote_closed() const { return ssh_channel_is_eof(channel_) != 0; }
 
 }  // namespace game

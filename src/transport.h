@@ -70,6 +70,8 @@ class Channel {
   Status send_eof();
   // Sends our CLOSE (RFC 4254 5.3). The server's CLOSE then shows up as remote_closed().
   Status close();
+  // Handles whatever the server has sent, without blocking and without reading data.
+  Status process_incoming();
   bool remote_closed() const;
 
  private:

@@ -1,0 +1,160 @@
+%%% Reference server for the integration tests of the `game` client.
+%%%
+%%% Started by tests/server/game-server as
+%%%   erl -noinput -pa EBIN -run game_server main -extra --state DIR
+%%%       --mode MODE --port N --bind ADDR --subsystem NAME
+%%% Prints "READY <port>" on stdout once listening and runs until killed.
+-module(game_server).
+
+-export([main/0, main/1, info/2]).
+%% gen_event callbacks for erl_signal_server (fast exit on SIGTERM)
+-export([init/1, handle_event/2, handle_call/2, handle_info/2, terminate/2]).
+
+main() ->
+    main([]).
+
+main(_) ->
+    try start(parse(init:get_plain_arguments(), #{})) of
+        Port ->
+            io:format("READY ~b~n", [Port]),
+            receive after infinity -> ok end
+    catch
+        throw:{usage, Msg} ->
+            fail("game_server: ~s", [Msg]);
+        Class:Reason:Stack ->
+            fail("game_server: failed to start: ~p:~p~n~p", [Class, Reason, Stack])
+    end.
+
+fail(Fmt, Args) ->
+    io:format(standard_error, Fmt ++ "~n", Args),
+    erlang:halt(2).
+
+%% Human-readable diagnostics go to stderr; the machine-readable log is
+%% STATE/requests.log.
+info(Fmt, Args) ->
+    io:format(standard_error, "[game_server ~s] " ++ Fmt ++ "~n",
+              [calendar:system_time_to_rfc3339(erlang:system_time(millisecond),
+                                               [{unit, millisecond}]) | Args]).
+
+parse([], Acc) ->
+    Acc;
+parse(["--state", V | T], Acc) -> parse(T, Acc#{state => V});
+parse(["--mode", V | T], Acc) -> parse(T, Acc#{mode => V});
+parse(["--port", V | T], Acc) -> parse(T, Acc#{port => V});
+parse(["--bind", V | T], Acc) -> parse(T, Acc#{bind => V});
+parse(["--subsystem", V | T], Acc) -> parse(T, Acc#{subsystem => V});
+parse(["--exit-on-stdin-eof" | T], Acc) -> parse(T, Acc#{stdin_eof => true});
+parse([Other | _], _) -> throw({usage, "unknown argument " ++ Other}).
+
+start(Opts) ->
+    StateDir = case maps:find(state, Opts) of
+                   {ok, D} -> filename:absname(D);
+                   error -> throw({usage, "--state DIR is required"})
+               end,
+    Mode = case game_channel:parse_mode(maps:get(mode, Opts, "ack")) of
+               error -> throw({usage, "bad --mode " ++ maps:get(mode, Opts)});
+               M -> M
+           end,
+    Port = case string:to_integer(maps:get(port, Opts, "0")) of
+               {P, []} when P >= 0, P < 65536 -> P;
+               _ -> throw({usage, "bad --port"})
+           end,
+    Bind = loopback(maps:get(bind, Opts, "127.0.0.1")),
+    Subsystem = maps:get(subsystem, Opts, "game"),
+    HostDir = filename:join(StateDir, "host"),
+
+    %% SIGTERM: exit at once instead of OTP's orderly (and slow) init:stop().
+    %% Nothing is lost: all files are written unbuffered.
+    ok = gen_event:swap_handler(erl_signal_server, {erl_signal_handler, []}, {?MODULE, []}),
+    maps:get(stdin_eof, Opts, false) andalso watch_stdin(),
+    {ok, _} = application:ensure_all_started(ssh),
+    _ = game_proto:responses(),
+    {ok, _} = game_users:start(StateDir),
+
+    %% refuse: the daemon only offers a subsystem of another name, so the
+    %% client's subsystem request fails.
+    Subsystems = case Mode of
+                     refuse -> [{Subsystem ++ "-refused", {game_channel, [ack, StateDir]}}];
+                     _ -> [{Subsystem, {game_channel, [Mode, StateDir]}}]
+                 end,
+    DaemonOpts =
+        [{system_dir, HostDir},
+         {user_dir, StateDir},                   % never the real ~/.ssh
+         {key_cb, {game_keys, [{host_dir, HostDir}]}},
+         {auth_methods, "publickey"},
+         {subsystems, Subsystems},
+         {shell, disabled},
+         {exec, disabled},
+         {parallel_login, true},
+         {connectfun, fun connected/3},
+         {failfun, fun failed/3}],
+    {ok, Daemon} = case ssh:daemon(Bind, Port, DaemonOpts) of
+                       {ok, _} = Ok -> Ok;
+                       {error, E} -> error({daemon, E})
+                   end,
+    {ok, Info} = ssh:daemon_info(Daemon),
+    RealPort = proplists:get_value(port, Info),
+    info("listening on ~s port ~b, subsystem ~p, mode ~p, state ~s",
+         [inet:ntoa(Bind), RealPort, Subsystem, Mode, StateDir]),
+    RealPort.
+
+loopback(Str) ->
+    case inet:parse_address(Str) of
+        {ok, {127, _, _, _} = A} -> A;
+        {ok, {0, 0, 0, 0, 0, 0, 0, 1} = A} -> A;
+        _ -> throw({usage, "--bind must be a loopback address (127.x.x.x or ::1), got " ++ Str})
+    end.
+
+%% connectfun: called in the connection process after successful
+%% authentication.
+connected(User, Peer, Method) ->
+    Self = self(),
+    case game_users:authenticated(User, Self) of
+        {ok, Id} ->
+            info("connection ~s: user ~s authenticated (~s) from ~s",
+                 [Id, User, Method, peer(Peer)]);
+        {denied, Id} ->
+            info("connection ~s: user ~s authenticated with a key that is not (any more) "
+                 "the registered one; closing", [Id, User]),
+            spawn(fun() -> ssh:close(Self) end)
+    end.
+
+failed(User, Peer, Reason) ->
+    info("authentication failed for ~s from ~s: ~0p", [User, peer(Peer), Reason]).
+
+%% Exit when stdin reaches EOF, i.e. when the test process that holds the
+%% other end of the pipe is gone (even if it was SIGKILLed).
+watch_stdin() ->
+    Parent = self(),
+    Pid = spawn(fun() ->
+                        Port = open_port({fd, 0, 2}, [in, eof, binary]),
+                        Parent ! {self(), watching},
+                        stdin_loop(Port)
+                end),
+    receive {Pid, watching} -> true end.
+
+stdin_loop(Port) ->
+    receive
+        {Port, {data, _}} -> stdin_loop(Port);
+        {Port, eof} ->
+            info("stdin closed, exiting", []),
+            erlang:halt(0)
+    end.
+
+peer({Addr, Port}) -> io_lib:format("~s:~b", [inet:ntoa(Addr), Port]);
+peer(Addr) -> io_lib:format("~0p", [Addr]).
+
+%%--------------------------------------------------------------------
+%% erl_signal_server handler
+%%--------------------------------------------------------------------
+init(_) -> {ok, []}.
+
+handle_event(sigterm, S) ->
+    erlang:halt(0),
+    {ok, S};
+handle_event(_Signal, S) ->
+    {ok, S}.
+
+handle_call(_Req, S) -> {ok, ok, S}.
+handle_info(_Info, S) -> {ok, S}.
+terminate(_Arg, _S) -> ok.
