@@ -37,4 +37,9 @@ add_library(protocol_asn1 STATIC ${asn1_sources})
 set_target_properties(protocol_asn1 PROPERTIES C_STANDARD 99 POSITION_INDEPENDENT_CODE ON)
 target_compile_definitions(protocol_asn1 PUBLIC _DEFAULT_SOURCE)
 target_compile_options(protocol_asn1 PRIVATE -w)
+# Without EMIT_ASN_DEBUG the skeletons' ASN_DEBUG is an empty function whose arguments are still
+# evaluated: ber_tlv_tag_string() snprintf()s every tag of every PDU for nobody (about a third of
+# the client's CPU per request, docs/PERFORMANCE.md). asn_internal.h keeps a prior definition.
+file(WRITE ${ASN1_OUT}/asn_debug_off.h "#define ASN_DEBUG(...) ((void)0)\n")
+target_compile_options(protocol_asn1 PRIVATE -include ${ASN1_OUT}/asn_debug_off.h)
 target_include_directories(protocol_asn1 SYSTEM PUBLIC ${ASN1_OUT})
