@@ -51,8 +51,6 @@ int ask_passphrase(const char*, char* buf, size_t len, int, int, void* userdata)
     context->no_terminal = true;
     return -1;
   }
-  const std::string prompt = "Enter passphrase for " + context->key_path + ": ";
-  (void)!::write(tty, prompt.data(), prompt.size());
   termios saved{};
   const bool is_tty = ::tcgetattr(tty, &saved) == 0;
   if (is_tty) {
@@ -60,6 +58,10 @@ int ask_passphrase(const char*, char* buf, size_t len, int, int, void* userdata)
     quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
     ::tcsetattr(tty, TCSAFLUSH, &quiet);
   }
+  // Echo off before the prompt, as readpassphrase(3) does: what is typed as soon as the prompt
+  // shows is neither echoed nor discarded by TCSAFLUSH.
+  const std::string prompt = "Enter passphrase for " + context->key_path + ": ";
+  (void)!::write(tty, prompt.data(), prompt.size());
   std::size_t n = 0;
   for (char c; n + 1 < len && ::read(tty, &c, 1) == 1 && c != '\n';) buf[n++] = c;
   buf[n] = '\0';

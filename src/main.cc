@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "crypto_init.h"
 
 namespace {
 
@@ -14,7 +15,10 @@ int exit_code(const game::Result<game::Exit>& result) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+// Only std::bad_alloc, or std::random_device failing (src/fs.cc, src/commands.cc), can escape:
+// every other failure is a Result, and CLI11's parse errors are caught below.
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  if (!game::init_crypto()) return exit_code(game::make_error(game::Exit::kIoErr, "cannot initialise OpenSSL"));
   CLI::App app{"Plays on SSH-key game servers: your identity is a UUID and an SSH key in ~/.gameconfig.", "game"};
   app.require_subcommand(1);
   app.set_version_flag("--version", game::version_text());

@@ -35,6 +35,38 @@ struct ResponseDeleter {
   void operator()(Response_t* r) const { ASN_STRUCT_FREE(asn_DEF_Response, r); }
 };
 
+// A Response of at most ResponseReader::kMaxResponseSize bytes needs no more than 3 length
+// octets; 4 leave room for an encoder that pads with zeros. More are refused before asn1c's
+// ber_fetch_length sees them: it shifts the signed length before checking it for overflow
+// (undefined behaviour from 8 octets on, found by tests/fuzz/fuzz_response).
+constexpr unsigned kMaxLengthOctets = 4;
+// Nesting deeper than any Response can be (CHOICE, SEQUENCE, [0], a few constructed string
+// segments): refused, so that ber_decode never recurses far.
+constexpr int kMaxDepth = 16;
+
+// Checks the TLV headers inside the contents of a framed PDU before ber_decode sees them:
+// single-byte tags, definite lengths of at most kMaxLengthOctets, each inside its parent.
+bool inner_headers_ok(const unsigned char* p, std::size_t size, int depth) {
+  if (depth > kMaxDepth) return false;
+  while (size > 0) {
+    if ((p[0] & 0x1f) == 0x1f || size < 2) return false;
+    std::size_t header = 2;
+    std::size_t length = p[1];
+    if (length & 0x80) {
+      const std::size_t octets = length & 0x7f;
+      if (octets == 0 || octets > kMaxLengthOctets || size < header + octets) return false;
+      length = 0;
+      for (std::size_t i = 0; i < octets; ++i) length = (length << 8) | p[header + i];
+      header += octets;
+    }
+    if (length > size - header) return false;
+    if ((p[0] & 0x20) != 0 && !inner_headers_ok(p + header, length, depth + 1)) return false;
+    p += header + length;
+    size -= header + length;
+  }
+  return true;
+}
+
 }  // namespace
 
 Result<Request> make_set_username(std::string_view name) {
@@ -103,6 +135,13 @@ Result<std::optional<Response>> ResponseReader::next() {
   const ssize_t tag_len = ber_fetch_tag(p, available, &tag);
   if (tag_len < 0) return make_error(Exit::kProtocol, "server sent bytes that are not BER");
   if (tag_len == 0) return std::optional<Response>{};
+  if (available > static_cast<std::size_t>(tag_len) && (static_cast<unsigned char>(p[tag_len]) & 0x80) != 0 &&
+      (static_cast<unsigned char>(p[tag_len]) & 0x7f) > kMaxLengthOctets) {
+    return make_error(Exit::kProtocol, "server sent a BER length of " +
+                                           std::to_string(static_cast<unsigned char>(p[tag_len]) & 0x7f) +
+                                           " octets; responses are limited to " +
+                                           std::to_string(kMaxResponseSize) + " bytes");
+  }
   ber_tlv_len_t length = 0;
   const ssize_t len_len =
       ber_fetch_length(BER_TLV_CONSTRUCTED(p), p + tag_len, available - tag_len, &length);
@@ -120,6 +159,11 @@ Result<std::optional<Response>> ResponseReader::next() {
   const std::size_t total = header + static_cast<std::size_t>(length);
   if (available < total) return std::optional<Response>{};
 
+  if (!inner_headers_ok(reinterpret_cast<const unsigned char*>(p) + header, total - header, 1)) {
+    return make_error(Exit::kProtocol,
+                      "server sent a response that does not decode: " +
+                          text::to_hex(std::string_view(p, total < 32 ? total : 32)));
+  }
   Response_t* raw = nullptr;
   const asn_dec_rval_t rv = ber_decode(nullptr, &asn_DEF_Response, reinterpret_cast<void**>(&raw),
                                        p, total);

@@ -128,7 +128,19 @@ Result<std::string> Connection::host_key_fingerprint() const {
   return std::string(text.get());
 }
 
+// libssh signs with an RSA key using SHA-1 ("ssh-rsa") unless the server's EXT_INFO, which
+// announces rsa-sha2-*, has been processed; it arrives right after the key exchange and may not
+// have been read yet (OpenSSH 8.8+ and OTP 25 refuse SHA-1). The server sends it before
+// answering any authentication request, so a "none" request first settles the race.
+int Connection::read_server_extensions() {
+  return ssh_userauth_none(session_, nullptr);
+}
+
 Status Connection::authenticate(ssh_key private_key) {
+  if (ssh_key_type(private_key) == SSH_KEYTYPE_RSA) {
+    const int rc = read_server_extensions();
+    if (rc == SSH_AUTH_SUCCESS || rc == SSH_AUTH_ERROR) return auth_result(rc);
+  }
   return auth_result(ssh_userauth_publickey(session_, nullptr, private_key));
 }
 
@@ -136,6 +148,8 @@ Status Connection::authenticate_with_agent(int agent_fd) {
   if (agent_fd < 0 || ssh_set_agent_socket(session_, agent_fd) != SSH_OK) {
     return make_error(Exit::kUnavailable, "cannot use ssh-agent: " + last_error());
   }
+  const int rc = read_server_extensions();  // the agent's key may be RSA
+  if (rc == SSH_AUTH_SUCCESS || rc == SSH_AUTH_ERROR) return auth_result(rc);
   return auth_result(ssh_userauth_agent(session_, nullptr));
 }
 

@@ -50,6 +50,7 @@ class Connection {
  private:
   Connection(ssh_session session, Endpoint endpoint);
   Status auth_result(int rc) const;
+  int read_server_extensions();
   ssh_session session_;
   Endpoint endpoint_;
 };

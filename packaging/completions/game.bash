@@ -1,0 +1,102 @@
+# bash completion for game(1)                                   -*- shell-script -*-
+# Installed as /usr/share/bash-completion/completions/game; or: source this file.
+# Kept in sync with `game --help` by tests/integration/test_packaging.py.
+
+# Server names from the config file ([servers.NAME] tables), for --server and `trust`.
+_game_servers()
+{
+    local config=${GAME_CONFIG:-$HOME/.gameconfig} i
+    for ((i = 1; i < ${#COMP_WORDS[@]} - 1; i++)); do
+        [[ ${COMP_WORDS[i]} == --config ]] && config=${COMP_WORDS[i + 1]}
+    done
+    [[ -r $config ]] || return 0
+    sed -n 's/^[[:space:]]*\[servers\.\("\{0,1\}\)\([^]"]*\)\1\][[:space:]]*\(#.*\)\{0,1\}$/\2/p' "$config" 2>/dev/null
+}
+
+_game()
+{
+    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
+    local global_opts="-h --help --version --server --config --host-key --timeout -v --verbose --dry-run"
+    local commands="setname score whoami batch init trust identity"
+    local with_value="--server --config --host-key --timeout --from-line --key -o --output"
+    COMPREPLY=()
+
+    # The subcommand path so far ("", "batch", "identity", "identity export", ...) and whether
+    # a positional argument was given already.
+    local path="" positional=0 i word
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        word=${COMP_WORDS[i]}
+        if [[ " $with_value " == *" $word "* ]]; then
+            ((i++))
+            continue
+        fi
+        case $word in
+            -*) ;;
+            *)
+                if [[ -z $path ]]; then
+                    path=$word
+                elif [[ $path == identity ]]; then
+                    path="identity $word"
+                else
+                    positional=1
+                fi
+                ;;
+        esac
+    done
+
+    # The value of an option.
+    case $prev in
+        --server)
+            local IFS=$'\n'
+            COMPREPLY=($(compgen -W "$(_game_servers)" -- "$cur"))
+            return 0
+            ;;
+        --config | --key | -o | --output)
+            local IFS=$'\n'
+            COMPREPLY=($(compgen -f -- "$cur"))
+            compopt -o filenames 2>/dev/null
+            return 0
+            ;;
+        --host-key | --timeout | --from-line)
+            return 0
+            ;;
+    esac
+
+    local opts words=""
+    case $path in
+        "") opts=$global_opts words=$commands ;;
+        setname | score | whoami) opts="-h --help" ;;
+        batch) opts="-h --help --follow --json --from-line" ;;
+        init) opts="-h --help --key" ;;
+        trust) opts="-h --help -y --yes" ;;
+        identity) opts="-h --help" words="export import" ;;
+        "identity export") opts="-h --help -o --output" ;;
+        "identity import") opts="-h --help --force" ;;
+        *) return 0 ;;
+    esac
+
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+        return 0
+    fi
+    if [[ -n $words ]]; then
+        COMPREPLY=($(compgen -W "$words" -- "$cur"))
+        return 0
+    fi
+    if ((positional == 0)); then
+        case $path in
+            batch | "identity import")
+                local IFS=$'\n'
+                COMPREPLY=($(compgen -f -- "$cur"))
+                compopt -o filenames 2>/dev/null
+                ;;
+            trust)
+                local IFS=$'\n'
+                COMPREPLY=($(compgen -W "$(_game_servers)" -- "$cur"))
+                ;;
+        esac
+    fi
+    return 0
+}
+
+complete -F _game game
