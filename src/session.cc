@@ -94,10 +94,16 @@ class Pump {
   Status close_handshake() {
     if (channel_.remote_closed()) return {};
     GAME_TRY(channel_.close());
-    const auto until = Clock::now() + options_.timeout;
+    // A server still working through what we sent returns window as it goes: that is progress.
+    auto until = Clock::now() + options_.timeout;
+    std::uint32_t window = channel_.window();
     while (!channel_.remote_closed()) {
       GAME_TRY(channel_.process_incoming());
       if (channel_.remote_closed()) break;
+      if (channel_.window() != window) {
+        window = channel_.window();
+        until = Clock::now() + options_.timeout;
+      }
       if (Clock::now() >= until) {
         return make_error(Exit::kTimeout, connection_.endpoint().display() +
                                               ": server did not answer the channel close (--timeout)" + pending_text());
@@ -249,9 +255,8 @@ class Pump {
   // The request taken from the source but not yet written also gets its outcome.
   void fail_in_flight() {
     resolve_in_flight(Outcome::kNotDelivered);
-    if (have_next_) {
+    if (have_next_) {  // never written: named as not delivered, but not counted as sent
       have_next_ = false;
-      ++tally_.not_delivered;
       observer_.on_outcome(next_.line, Outcome::kNotDelivered, {});
     }
   }

@@ -79,12 +79,6 @@ def run_measured(args, home, timeout=HANG):
     return result, usage.ru_maxrss
 
 
-def instrumented():
-    """True for a sanitizer build of the client (ASan reserves and touches far more memory)."""
-    with open(game_bin(), "rb") as f:
-        return b"__asan_init" in f.read()
-
-
 class Assertions(unittest.TestCase):
     def assertEndedWithin(self, elapsed, at_least=0.0, limit=TIMEOUT_S + SLACK):
         self.assertGreaterEqual(elapsed, at_least, "the client gave up before its timeout")
@@ -210,10 +204,9 @@ class InvalidResponses(Assertions):
                                   "responses are limited to 65536 bytes")
             self.assertEndedWithin(time.monotonic() - started)
             # The 2 GB the header claims are never allocated: the client's peak is that of a
-            # normal session (+16 MiB of allowance), and under 64 MiB in a plain build.
+            # normal session (+16 MiB of allowance). No absolute bound: Linux carries the forking
+            # test process's own high-water mark into the child's ru_maxrss across exec.
             self.assertLess(peak_kib, baseline_kib + 16 * 1024, f"peak {peak_kib} KiB, normal {baseline_kib} KiB")
-            if not instrumented():
-                self.assertLess(peak_kib, 64 * 1024)
 
     def test_more_responses_than_requests(self):
         with Server(mode="extra") as server, Home() as home:
