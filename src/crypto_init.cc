@@ -7,7 +7,9 @@ namespace game {
 bool init_crypto() {
   // OPENSSL_init_crypto() runs its config step once per process: this call consumes it with
   // "no config", so the implicit OPENSSL_INIT_LOAD_CONFIG of later calls has no effect.
-  return OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, nullptr) == 1;
+  // OpenSSL's error strings are not loaded either: libssh reports its own messages, and loading
+  // them is a measurable part of a single invocation's start-up (docs/PERFORMANCE.md).
+  return OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS, nullptr) == 1;
 }
 
 }  // namespace game
