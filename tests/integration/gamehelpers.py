@@ -4,8 +4,9 @@ import os
 import stat
 import subprocess
 import tomllib
+import unittest
 
-from harness import run_game
+from harness import Server, run_game
 
 VECTORS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "protocol-vectors.txt")
 
@@ -57,3 +58,24 @@ def endpoint(server):
 def play(server, home, *args, timeout=60, input=None, env=None):
     """Runs `game --server HOST:PORT ARGS...` against a test server."""
     return run_game(["--server", endpoint(server), *args], home, timeout=timeout, input=input, env=env)
+
+
+def run_command(cmd, **kwargs):
+    """subprocess.run with output captured as text, no stdin and a 120 s bound."""
+    kwargs.setdefault("capture_output", True)
+    kwargs.setdefault("text", True)
+    kwargs.setdefault("timeout", 120)
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
+    return subprocess.run(cmd, **kwargs)
+
+
+class SharedServerTestCase(unittest.TestCase):
+    """Tests that share one acknowledging reference server (self.server) per class."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(mode="ack").start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()

@@ -6,19 +6,12 @@ import subprocess
 import time
 import unittest
 
-from gamehelpers import (CONFIG, DATAERR, NOPERM, OK, REJECTED, USAGE, config_of, endpoint, key_path_of,
+from gamehelpers import (SharedServerTestCase, CONFIG, DATAERR, NOPERM, OK, REJECTED, USAGE, config_of, endpoint, key_path_of,
                          mode_of, play, request_vectors, ssh_keygen_fingerprint, uuid_of)
 from harness import Home, Server, run_game
 
 
-class FirstUseAndReuse(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = Server(mode="ack").start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
+class FirstUseAndReuse(SharedServerTestCase):
 
     def test_first_run_creates_identity_and_registers_second_run_reuses_it(self):
         with Home() as home:

@@ -19,6 +19,7 @@ import tarfile
 import tempfile
 import unittest
 
+from gamehelpers import run_command
 from harness import REPO, game_bin
 
 PACKAGING = os.path.join(REPO, "packaging")
@@ -43,14 +44,6 @@ INSTALLED = {
     "share/doc/game/licenses/libssh.copyright": os.path.join(PACKAGING, "licenses", "libssh.copyright"),
     "share/doc/game/licenses/LGPL-2.1.txt": os.path.join(PACKAGING, "licenses", "LGPL-2.1.txt"),
 }
-
-
-def run(cmd, **kwargs):
-    kwargs.setdefault("capture_output", True)
-    kwargs.setdefault("text", True)
-    kwargs.setdefault("timeout", 120)
-    kwargs.setdefault("stdin", subprocess.DEVNULL)
-    return subprocess.run(cmd, **kwargs)
 
 
 def read(path):
@@ -90,7 +83,7 @@ def command_tree():
     options, children, todo = {}, {}, [()]
     while todo:
         path = todo.pop(0)
-        r = run([game_bin(), *path, "--help"], env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+        r = run_command([game_bin(), *path, "--help"], env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
         if r.returncode != 0 or "Usage:" not in r.stdout:
             raise AssertionError(f"game {' '.join(path)} --help failed: {r.stdout}{r.stderr}")
         options[path], children[path] = parse_help(r.stdout)
@@ -174,7 +167,7 @@ class DocsInSync(unittest.TestCase):
         self.assertTrue(any(mentions(body, "--help") for _, heading, body in sections if heading == "OPTIONS"))
 
     def test_man_page_names_the_current_version(self):
-        version = run([game_bin(), "--version"]).stdout.split()[1]
+        version = run_command([game_bin(), "--version"]).stdout.split()[1]
         th = re.search(r'^\.TH GAME 1 \S+ "game ([^"]+)"', read(MAN_PAGE), re.M)
         self.assertIsNotNone(th, "game.1 needs a .TH line")
         self.assertEqual(th.group(1), version, "update the .TH line of packaging/game.1")
@@ -182,7 +175,7 @@ class DocsInSync(unittest.TestCase):
     def test_man_page_renders_without_warnings(self):
         if not shutil.which("man"):
             self.fail("man (man-db) is not installed: run scripts/install-deps")
-        r = run(["man", "--warnings", "-E", "UTF-8", "-l", MAN_PAGE],
+        r = run_command(["man", "--warnings", "-E", "UTF-8", "-l", MAN_PAGE],
                 env={"LC_ALL": "C.UTF-8", "MANWIDTH": "80", "PATH": os.environ.get("PATH", "")})
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stderr.strip(), "")
@@ -194,7 +187,7 @@ class DocsInSync(unittest.TestCase):
                   'COMPREPLY=(); _game; printf "%s\\n" "${COMPREPLY[@]}"')
         full_env = {"PATH": os.environ.get("PATH", ""), "HOME": self.scratch}
         full_env.update(env or {})
-        r = run(["bash", "--norc", "--noprofile", "-c", script, "bash", BASH, "game", *words], env=full_env)
+        r = run_command(["bash", "--norc", "--noprofile", "-c", script, "bash", BASH, "game", *words], env=full_env)
         self.assertEqual(r.returncode, 0, r.stderr)
         return set(r.stdout.split())
 
@@ -223,12 +216,12 @@ class DocsInSync(unittest.TestCase):
         env = {"PATH": os.environ.get("PATH", ""), "HOME": self.scratch,
                "XDG_CONFIG_HOME": os.path.join(self.scratch, "config"),
                "XDG_DATA_HOME": os.path.join(self.scratch, "data")}
-        r = run(["fish", "--no-config", "-c", f"source {FISH}; complete -C {shlex_quote(line)}"], env=env)
+        r = run_command(["fish", "--no-config", "-c", f"source {FISH}; complete -C {shlex_quote(line)}"], env=env)
         self.assertEqual(r.returncode, 0, r.stderr)
         return {entry.split("\t")[0] for entry in r.stdout.splitlines()}
 
     def test_fish_completion_offers_every_subcommand_and_option(self):
-        self.assertEqual(run(["fish", "--no-execute", FISH]).returncode, 0)
+        self.assertEqual(run_command(["fish", "--no-execute", FISH]).returncode, 0)
         for path in [()] + self.paths:
             prefix = " ".join(("game",) + path) + " "
             with self.subTest(command=prefix):
@@ -242,7 +235,7 @@ class DocsInSync(unittest.TestCase):
     def test_zsh_completion_names_every_subcommand_and_option(self):
         if not shutil.which("zsh"):
             self.fail("zsh is not installed: run scripts/install-deps")
-        r = run(["zsh", "-n", ZSH])
+        r = run_command(["zsh", "-n", ZSH])
         self.assertEqual(r.returncode, 0, r.stderr)
         text = read(ZSH)
         self.assertTrue(text.startswith("#compdef game"))
@@ -271,7 +264,7 @@ class Packages(unittest.TestCase):
         cls.static = os.environ.get("GAME_STATIC", "1") not in ("", "0")
         out = os.path.join(build, "packages")
         shutil.rmtree(out, ignore_errors=True)
-        r = run(["cmake", "--build", build, "--target", "package"], timeout=1800)
+        r = run_command(["cmake", "--build", build, "--target", "package"], timeout=1800)
         if r.returncode != 0:
             raise AssertionError(f"building the packages failed:\n{r.stdout[-5000:]}\n{r.stderr[-5000:]}")
         debs = glob.glob(os.path.join(out, "game_*.deb"))
@@ -281,7 +274,7 @@ class Packages(unittest.TestCase):
         cls.deb, cls.tarball = debs[0], tarballs[0]
         cls.scratch = tempfile.mkdtemp(prefix="game-packages-")
         cls.deb_root = os.path.join(cls.scratch, "deb")
-        r = run(["dpkg", "-x", cls.deb, cls.deb_root])
+        r = run_command(["dpkg", "-x", cls.deb, cls.deb_root])
         if r.returncode != 0:
             raise AssertionError(f"dpkg -x failed: {r.stderr}")
         cls.tar_root = os.path.join(cls.scratch, "tar")
@@ -297,7 +290,7 @@ class Packages(unittest.TestCase):
         shutil.rmtree(cls.scratch, ignore_errors=True)
 
     def run_installed(self, binary, *args):
-        return run([binary, *args], env={"PATH": "/usr/bin:/bin"})
+        return run_command([binary, *args], env={"PATH": "/usr/bin:/bin"})
 
     def check_tree(self, prefix):
         for relative, source in INSTALLED.items():
@@ -313,10 +306,10 @@ class Packages(unittest.TestCase):
         self.assertRegex(version.stdout, r"^game \S+ \(libssh \S+, OpenSSL ")
         dry = self.run_installed(binary, "--dry-run", "score", "5")
         self.assertEqual(dry.returncode, 0, dry.stderr)
-        expected = run([game_bin(), "--dry-run", "score", "5"]).stdout
+        expected = run_command([game_bin(), "--dry-run", "score", "5"]).stdout
         self.assertEqual(dry.stdout, expected)
         self.assertRegex(dry.stdout, r"^[0-9a-f]+\n$")
-        described = run(["file", "-L", binary]).stdout
+        described = run_command(["file", "-L", binary]).stdout
         self.assertRegex(described, r", stripped$|, stripped\n", described)
         if self.static:
             self.assertIn("static-pie linked", described)
@@ -326,12 +319,12 @@ class Packages(unittest.TestCase):
         self.check_binary(os.path.join(self.deb_root, "usr", "bin", "game"))
 
     def test_deb_control_fields(self):
-        fields = run(["dpkg-deb", "--field", self.deb]).stdout
+        fields = run_command(["dpkg-deb", "--field", self.deb]).stdout
         self.assertRegex(fields, r"(?m)^Package: game$")
         self.assertRegex(fields, r"(?m)^Maintainer: .+ <.+@.+>$")
         if self.static:
             self.assertNotRegex(fields, r"(?m)^(Pre-)?Depends:", "a static executable depends on nothing")
-        listing = run(["dpkg-deb", "--contents", self.deb]).stdout
+        listing = run_command(["dpkg-deb", "--contents", self.deb]).stdout
         self.assertNotRegex(listing, r"\./usr/(lib|include)/", "only the executable and its docs")
 
     def test_tarball_holds_the_same_files_and_runs(self):
@@ -346,7 +339,7 @@ class Packages(unittest.TestCase):
         if not shutil.which("lintian"):
             self.fail("lintian is not installed: run scripts/install-deps")
         # The deliberate exceptions are in packaging/lintian-overrides, each with its reason.
-        r = run(["lintian", "--allow-root", "--display-info", "--fail-on", "error", self.deb], timeout=600)
+        r = run_command(["lintian", "--allow-root", "--display-info", "--fail-on", "error", self.deb], timeout=600)
         report = r.stdout + r.stderr
         errors = [line for line in report.splitlines() if line.startswith("E:")]
         self.assertEqual(errors, [], report)

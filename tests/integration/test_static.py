@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import unittest
 
-from gamehelpers import OK, ssh_keygen_fingerprint
+from gamehelpers import SharedServerTestCase, run_command, OK, ssh_keygen_fingerprint
 from harness import Server, game_bin
 
 HOME_IN_ROOT = "/home/player"
@@ -27,21 +27,13 @@ HOME_IN_ROOT = "/home/player"
 MAX_STRIPPED_BYTES = 6_500_000
 
 
-def run(cmd, **kwargs):
-    kwargs.setdefault("capture_output", True)
-    kwargs.setdefault("text", True)
-    kwargs.setdefault("timeout", 120)
-    kwargs.setdefault("stdin", subprocess.DEVNULL)
-    return subprocess.run(cmd, **kwargs)
-
-
 def chroot_prefix():
     """The command that runs something chrooted: chroot as root, else in a user namespace."""
     chroot = shutil.which("chroot") or "/usr/sbin/chroot"
     if os.geteuid() == 0:
         return [chroot]
     unshare = shutil.which("unshare")
-    if unshare and run([unshare, "--map-root-user", "true"]).returncode == 0:
+    if unshare and run_command([unshare, "--map-root-user", "true"]).returncode == 0:
         return [unshare, "--map-root-user", chroot]
     raise AssertionError("test_static needs root (or unprivileged user namespaces) to chroot")
 
@@ -83,7 +75,7 @@ class EmptyRoot:
                       "-o", trace] + prefix
         full_env = {"HOME": HOME_IN_ROOT}
         full_env.update(env or {})
-        return run(prefix + [self.path, "/bin/game", *args], env=full_env)
+        return run_command(prefix + [self.path, "/bin/game", *args], env=full_env)
 
     def __enter__(self):
         return self
@@ -109,40 +101,33 @@ def traced_paths(log):
 
 class StaticExecutable(unittest.TestCase):
     def test_file_says_static_pie_and_ldd_finds_no_libraries(self):
-        out = run(["file", "-L", game_bin()]).stdout
+        out = run_command(["file", "-L", game_bin()]).stdout
         self.assertIn("static-pie linked", out, "GAME_BIN is not a static PIE: " + out)
-        ldd = run(["ldd", game_bin()])
+        ldd = run_command(["ldd", game_bin()])
         # glibc's ldd prints "statically linked" for a static PIE (it has a PT_DYNAMIC without
         # DT_NEEDED) and "not a dynamic executable" for a non-PIE static binary.
         text = ldd.stdout + ldd.stderr
         self.assertRegex(text, r"statically linked|not a dynamic executable", text)
         self.assertNotIn("=>", text)
-        dynamic = run(["readelf", "--dynamic", "--program-headers", game_bin()]).stdout
+        dynamic = run_command(["readelf", "--dynamic", "--program-headers", game_bin()]).stdout
         self.assertNotIn("(NEEDED)", dynamic)
         self.assertNotIn("INTERP", dynamic, "a static PIE has no program interpreter")
 
     def test_stripped_size_stays_under_the_target(self):
         with tempfile.TemporaryDirectory() as tmp:
             stripped = os.path.join(tmp, "game")
-            r = run(["strip", "-o", stripped, game_bin()])
+            r = run_command(["strip", "-o", stripped, game_bin()])
             self.assertEqual(r.returncode, 0, r.stderr)
             size = os.path.getsize(stripped)
             self.assertLess(size, MAX_STRIPPED_BYTES, f"stripped static game is {size} bytes")
 
     def test_version_names_the_libraries_inside(self):
-        r = run([game_bin(), "--version"], env={})
+        r = run_command([game_bin(), "--version"], env={})
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertRegex(r.stdout, r"^game \S+ \(libssh \S+, OpenSSL \S+")
 
 
-class EmptyChroot(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = Server(mode="ack").start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
+class EmptyChroot(SharedServerTestCase):
 
     def test_score_from_an_otherwise_empty_root(self):
         with EmptyRoot() as root:
