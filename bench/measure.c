@@ -34,11 +34,12 @@ static void on_alarm(int sig) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: game_bench_measure [--in FILE] [--out FILE] [--err FILE] [--timeout S] -- CMD [ARG...]\n");
+  fprintf(stderr,
+          "usage: game_bench_measure [--in FILE] [--out FILE] [--err FILE] [--timeout S] -- CMD [ARG...]\n");
   exit(2);
 }
 
-static int open_or_die(const char *path, int flags) {
+static int open_or_die(const char* path, int flags) {
   int fd = open(path, flags | O_CLOEXEC, 0644);
   if (fd < 0) {
     fprintf(stderr, "game_bench_measure: %s: %s\n", path, strerror(errno));
@@ -47,18 +48,26 @@ static int open_or_die(const char *path, int flags) {
   return fd;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   const char *in = "/dev/null", *out = "/dev/null", *err = "/dev/null";
   double timeout = 120;
   int i = 1;
   for (; i < argc; i += 2) {
-    if (strcmp(argv[i], "--") == 0) { ++i; break; }
+    if (strcmp(argv[i], "--") == 0) {
+      ++i;
+      break;
+    }
     if (i + 1 >= argc) usage();
-    if (strcmp(argv[i], "--in") == 0) in = argv[i + 1];
-    else if (strcmp(argv[i], "--out") == 0) out = argv[i + 1];
-    else if (strcmp(argv[i], "--err") == 0) err = argv[i + 1];
-    else if (strcmp(argv[i], "--timeout") == 0) timeout = atof(argv[i + 1]);
-    else usage();
+    if (strcmp(argv[i], "--in") == 0)
+      in = argv[i + 1];
+    else if (strcmp(argv[i], "--out") == 0)
+      out = argv[i + 1];
+    else if (strcmp(argv[i], "--err") == 0)
+      err = argv[i + 1];
+    else if (strcmp(argv[i], "--timeout") == 0)
+      timeout = atof(argv[i + 1]);
+    else
+      usage();
   }
   if (i >= argc || timeout <= 0) usage();
   int fd_in = open_or_die(in, O_RDONLY);
@@ -73,7 +82,10 @@ int main(int argc, char **argv) {
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   pid_t pid = fork();
-  if (pid < 0) { perror("fork"); return 2; }
+  if (pid < 0) {
+    perror("fork");
+    return 2;
+  }
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     dup2(fd_in, 0);
@@ -103,11 +115,12 @@ int main(int argc, char **argv) {
   memset(&it, 0, sizeof it);
   setitimer(ITIMER_REAL, &it, NULL);
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-  printf("{\"status\": %d, \"wall_s\": %.6f, \"user_s\": %.6f, \"sys_s\": %.6f, \"maxrss_kb\": %ld, "
-         "\"minflt\": %ld, \"timed_out\": %d}\n",
-         code, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
-         (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
-         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss, ru.ru_minflt,
-         (int)timed_out);
+  printf(
+      "{\"status\": %d, \"wall_s\": %.6f, \"user_s\": %.6f, \"sys_s\": %.6f, \"maxrss_kb\": %ld, "
+      "\"minflt\": %ld, \"timed_out\": %d}\n",
+      code, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+      (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
+      (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss, ru.ru_minflt,
+      (int)timed_out);
   return 0;
 }

@@ -107,8 +107,8 @@ struct Conn {
   Clock::time_point eof_at{};
   Clock::time_point last_activity{};
   // ack mode
-  std::string carry;    // a partial PDU left over from the previous message
-  std::string out;      // answers not yet written (window)
+  std::string carry;  // a partial PDU left over from the previous message
+  std::string out;    // answers not yet written (window)
   std::size_t out_off = 0;
   struct Delayed {
     Clock::time_point due;
@@ -211,7 +211,8 @@ int on_data(ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr, v
       ++c.pdus;
     } else {
       if (c.bad_messages < 5) {
-        std::fprintf(stderr, "game_bench_sink: legacy: data message %llu of %u bytes is not exactly one PDU\n",
+        std::fprintf(stderr,
+                     "game_bench_sink: legacy: data message %llu of %u bytes is not exactly one PDU\n",
                      static_cast<unsigned long long>(c.messages), len);
       }
       ++c.bad_messages;
@@ -271,7 +272,9 @@ ssh_channel on_channel_open(ssh_session session, void* userdata) {
   return c.channel;
 }
 
-double seconds(const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; }
+double seconds(const timeval& tv) {
+  return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+}
 
 std::string json_escape(const std::string& s) {
   std::string out;
@@ -287,23 +290,25 @@ void report(const Conn& c, long index, const rusage& before, const rusage& after
             const char* outcome) {
   std::FILE* f = c.options->stats.empty() ? stderr : std::fopen(c.options->stats.c_str(), "ae");
   if (f == nullptr) f = stderr;
-  const double data_s = (c.messages > 0 && c.eof)
-                            ? std::chrono::duration<double>(c.eof_at - c.first_data).count()
-                            : 0.0;
-  std::fprintf(f,
-               "{\"conn\": %ld, \"mode\": \"%s\", \"outcome\": \"%s\", \"user\": \"%s\", \"messages\": %llu, "
-               "\"bytes\": %llu, \"pdus\": %llu, \"bad_messages\": %llu, \"malformed\": %llu, "
-               "\"ack_bytes\": %llu, \"window_stalls\": %llu, \"data_s\": %.6f, \"conn_s\": %.6f, "
-               "\"sink_user_s\": %.6f, \"sink_sys_s\": %.6f, \"cipher_in\": \"%s\", \"cipher_out\": \"%s\"}\n",
-               index, c.options->mode == Mode::kAck ? "ack" : "legacy", outcome, json_escape(c.user).c_str(),
-               static_cast<unsigned long long>(c.messages), static_cast<unsigned long long>(c.bytes),
-               static_cast<unsigned long long>(c.pdus), static_cast<unsigned long long>(c.bad_messages),
-               static_cast<unsigned long long>(c.malformed), static_cast<unsigned long long>(c.acks_sent_bytes),
-               static_cast<unsigned long long>(c.window_stalls), data_s, total_s,
-               seconds(after.ru_utime) - seconds(before.ru_utime), seconds(after.ru_stime) - seconds(before.ru_stime),
-               c.session ? ssh_get_cipher_in(c.session) : "", c.session ? ssh_get_cipher_out(c.session) : "");
-  if (f != stderr) std::fclose(f);
-  else std::fflush(f);
+  const double data_s =
+      (c.messages > 0 && c.eof) ? std::chrono::duration<double>(c.eof_at - c.first_data).count() : 0.0;
+  std::fprintf(
+      f,
+      "{\"conn\": %ld, \"mode\": \"%s\", \"outcome\": \"%s\", \"user\": \"%s\", \"messages\": %llu, "
+      "\"bytes\": %llu, \"pdus\": %llu, \"bad_messages\": %llu, \"malformed\": %llu, "
+      "\"ack_bytes\": %llu, \"window_stalls\": %llu, \"data_s\": %.6f, \"conn_s\": %.6f, "
+      "\"sink_user_s\": %.6f, \"sink_sys_s\": %.6f, \"cipher_in\": \"%s\", \"cipher_out\": \"%s\"}\n",
+      index, c.options->mode == Mode::kAck ? "ack" : "legacy", outcome, json_escape(c.user).c_str(),
+      static_cast<unsigned long long>(c.messages), static_cast<unsigned long long>(c.bytes),
+      static_cast<unsigned long long>(c.pdus), static_cast<unsigned long long>(c.bad_messages),
+      static_cast<unsigned long long>(c.malformed), static_cast<unsigned long long>(c.acks_sent_bytes),
+      static_cast<unsigned long long>(c.window_stalls), data_s, total_s,
+      seconds(after.ru_utime) - seconds(before.ru_utime), seconds(after.ru_stime) - seconds(before.ru_stime),
+      c.session ? ssh_get_cipher_in(c.session) : "", c.session ? ssh_get_cipher_out(c.session) : "");
+  if (f != stderr)
+    std::fclose(f);
+  else
+    std::fflush(f);
 }
 
 // Serves one accepted session to its end. Returns a short outcome word for the stats.
@@ -334,8 +339,10 @@ const char* serve(Conn& c) {
   for (;;) {
     int timeout_ms = 100;
     if (!c.delayed.empty()) {
-      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(c.delayed.front().due - Clock::now());
-      timeout_ms = static_cast<int>(std::max<long long>(0, std::min<long long>(timeout_ms, wait.count() + 1)));
+      const auto wait =
+          std::chrono::duration_cast<std::chrono::milliseconds>(c.delayed.front().due - Clock::now());
+      timeout_ms =
+          static_cast<int>(std::max<long long>(0, std::min<long long>(timeout_ms, wait.count() + 1)));
     }
     const int rc = ssh_event_dopoll(event, timeout_ms);
     if (g_stop) {
@@ -358,7 +365,8 @@ const char* serve(Conn& c) {
       break;
     }
     const bool answered = c.out.empty() && c.delayed.empty();
-    if (c.channel != nullptr && !c.sent_close && (c.peer_closed || (c.eof && (answered || c.options->mode == Mode::kLegacy)))) {
+    if (c.channel != nullptr && !c.sent_close &&
+        (c.peer_closed || (c.eof && (answered || c.options->mode == Mode::kLegacy)))) {
       ssh_channel_request_send_exit_status(c.channel, 0);
       ssh_channel_send_eof(c.channel);
       ssh_channel_close(c.channel);
@@ -385,10 +393,11 @@ const char* serve(Conn& c) {
 }
 
 [[noreturn]] void usage() {
-  std::fprintf(stderr,
-               "usage: game_bench_sink --host-key FILE [--mode ack|legacy] [--port N] [--connections N]\n"
-               "                       [--ack-delay-ms MS] [--idle-timeout S] [--stats FILE] [--subsystem NAME]\n"
-               "                       [--ciphers LIST]\n");
+  std::fprintf(
+      stderr,
+      "usage: game_bench_sink --host-key FILE [--mode ack|legacy] [--port N] [--connections N]\n"
+      "                       [--ack-delay-ms MS] [--idle-timeout S] [--stats FILE] [--subsystem NAME]\n"
+      "                       [--ciphers LIST]\n");
   std::exit(2);
 }
 
@@ -399,9 +408,12 @@ Options parse(int argc, char** argv) {
     if (i + 1 >= argc) usage();
     const std::string value = argv[++i];
     if (arg == "--mode") {
-      if (value == "ack") o.mode = Mode::kAck;
-      else if (value == "legacy") o.mode = Mode::kLegacy;
-      else usage();
+      if (value == "ack")
+        o.mode = Mode::kAck;
+      else if (value == "legacy")
+        o.mode = Mode::kLegacy;
+      else
+        usage();
     } else if (arg == "--host-key") {
       o.host_key = value;
     } else if (arg == "--port") {

@@ -89,7 +89,8 @@ std::optional<std::string> get_string(const std::string& msg, std::size_t& pos) 
 bool agent_holds(int fd, const std::string& blob) {
   if (!write_message(fd, std::string(1, static_cast<char>(kRequestIdentities)))) return false;
   const auto reply = read_message(fd);
-  if (!reply || static_cast<std::uint8_t>((*reply)[0]) != kIdentitiesAnswer || reply->size() < 5) return false;
+  if (!reply || static_cast<std::uint8_t>((*reply)[0]) != kIdentitiesAnswer || reply->size() < 5)
+    return false;
   std::size_t pos = 5;
   for (std::uint32_t n = get_u32(reply->data() + 1); n > 0; --n) {
     const auto key = get_string(*reply, pos);

@@ -30,9 +30,9 @@ class AgentKey {
   AgentKey(int agent_fd, std::string public_blob);
   void serve();
 
-  int agent_fd_;    // connection to the real agent
-  int served_fd_;   // our end of the socket pair
-  int client_fd_;   // libssh's end
+  int agent_fd_;   // connection to the real agent
+  int served_fd_;  // our end of the socket pair
+  int client_fd_;  // libssh's end
   std::string public_blob_;
   std::thread thread_;
 };

@@ -37,10 +37,14 @@ Result<std::string> unquote(std::string_view quoted) {
 
 const char* outcome_name(Outcome outcome) {
   switch (outcome) {
-    case Outcome::kAccepted: return "accepted";
-    case Outcome::kRejected: return "rejected";
-    case Outcome::kDelivered: return "delivered";
-    case Outcome::kNotDelivered: return "not_delivered";
+    case Outcome::kAccepted:
+      return "accepted";
+    case Outcome::kRejected:
+      return "rejected";
+    case Outcome::kDelivered:
+      return "delivered";
+    case Outcome::kNotDelivered:
+      return "not_delivered";
   }
   return "unknown";
 }
@@ -69,7 +73,8 @@ Result<std::optional<protocol::Request>> parse_batch_line(std::string_view line)
     }
     request = protocol::make_add_score(argument);
   } else if (command == "setname") {
-    if (argument.empty()) return make_error(Exit::kDataErr, "setname needs a name (write \"\" for an empty one)");
+    if (argument.empty())
+      return make_error(Exit::kDataErr, "setname needs a name (write \"\" for an empty one)");
     if (argument.front() == '"') {
       auto name = unquote(argument);
       if (!name) return std::move(name).error();
@@ -219,7 +224,8 @@ Result<RequestSource::Next> FollowBatch::next(Outgoing& out) {
     char chunk[65536];
     const ssize_t n = ::read(fd_, chunk, sizeof chunk);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) return Next::kWait;
-    if (n < 0) return make_error(Exit::kIoErr, std::string("cannot read standard input: ") + std::strerror(errno));
+    if (n < 0)
+      return make_error(Exit::kIoErr, std::string("cannot read standard input: ") + std::strerror(errno));
     if (n == 0) eof_ = true;
     buf_.append(chunk, static_cast<std::size_t>(n));
   }
@@ -241,9 +247,9 @@ void BatchReport::on_outcome(std::uint64_t line, Outcome outcome, const std::str
 
 void BatchReport::summary(const Tally& tally, std::uint64_t invalid, const Error* error) const {
   if (json_) {
-    nlohmann::json object = {{"sent", tally.sent},           {"accepted", tally.accepted},
-                             {"rejected", tally.rejected},   {"delivered", tally.delivered},
-                             {"not_delivered", tally.not_delivered}, {"invalid", invalid}};
+    nlohmann::json object = {
+        {"sent", tally.sent},           {"accepted", tally.accepted},           {"rejected", tally.rejected},
+        {"delivered", tally.delivered}, {"not_delivered", tally.not_delivered}, {"invalid", invalid}};
     object["first_unacknowledged_line"] =
         first_not_delivered_ ? nlohmann::json(*first_not_delivered_) : nlohmann::json(nullptr);
     if (error != nullptr) object["error"] = error->message;
@@ -253,7 +259,8 @@ void BatchReport::summary(const Tally& tally, std::uint64_t invalid, const Error
   }
   std::string text = std::to_string(tally.sent) + " sent, " + std::to_string(tally.accepted) + " accepted, " +
                      std::to_string(tally.rejected) + " rejected";
-  if (tally.delivered > 0) text += ", " + std::to_string(tally.delivered) + " delivered without acknowledgement";
+  if (tally.delivered > 0)
+    text += ", " + std::to_string(tally.delivered) + " delivered without acknowledgement";
   if (tally.not_delivered > 0) text += ", " + std::to_string(tally.not_delivered) + " not acknowledged";
   if (invalid > 0) text += ", " + std::to_string(invalid) + " invalid lines skipped";
   std::printf("%s\n", text.c_str());

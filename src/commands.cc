@@ -26,8 +26,10 @@ namespace {
 Result<ServerConfig> select_server(const Config& config, const std::string& flag) {
   const std::string& name = flag.empty() ? config.default_server : flag;
   if (name.empty()) {
-    return make_error(Exit::kUsage, "no server given: use --server HOST[:PORT] (the first server you "
-                                    "use becomes the default) or set default_server in " + config.path);
+    return make_error(Exit::kUsage,
+                      "no server given: use --server HOST[:PORT] (the first server you "
+                      "use becomes the default) or set default_server in " +
+                          config.path);
   }
   if (const ServerConfig* known = config.find_server(name)) return *known;
   auto endpoint = parse_endpoint(name, 9022);
@@ -46,7 +48,8 @@ Status check_options(const GlobalOptions& options) {
     return make_error(Exit::kUsage, "--timeout must be a number of seconds above 0 (and at most 86400)");
   }
   if (!options.host_key.empty() && options.host_key.rfind("SHA256:", 0) != 0) {
-    return make_error(Exit::kUsage, "--host-key must be a fingerprint like SHA256:... (as ssh-keygen -lf prints)");
+    return make_error(Exit::kUsage,
+                      "--host-key must be a fingerprint like SHA256:... (as ssh-keygen -lf prints)");
   }
   return {};
 }
@@ -62,8 +65,8 @@ struct Connected {
 
 // Tries the server's addresses in order (or shuffled) and returns the first that completes the
 // SSH handshake: a node that refuses or does not answer within the timeout is skipped.
-Result<Connected> connect_any(const ServerConfig& server, const std::string& user, std::chrono::milliseconds timeout,
-                              Trace& trace) {
+Result<Connected> connect_any(const ServerConfig& server, const std::string& user,
+                              std::chrono::milliseconds timeout, Trace& trace) {
   std::vector<std::string> addresses = server.addresses;
   if (server.shuffle) {
     std::random_device random;
@@ -218,7 +221,8 @@ Result<Exit> run_batch(const GlobalOptions& options, const BatchOptions& batch) 
   std::string name = batch.file == "-" ? "stdin" : batch.file;
   const FollowBatch* follow = nullptr;
   if (batch.follow) {
-    if (batch.file != "-") return make_error(Exit::kUsage, "--follow reads standard input: give no FILE or '-'");
+    if (batch.file != "-")
+      return make_error(Exit::kUsage, "--follow reads standard input: give no FILE or '-'");
     if (batch.from_line != 1) return make_error(Exit::kUsage, "--from-line does not apply to --follow");
     auto owned = std::make_unique<FollowBatch>(STDIN_FILENO);
     follow = owned.get();
@@ -308,7 +312,8 @@ Result<Exit> run_trust(const GlobalOptions& options, const std::string& server_n
   auto offered = connected->connection.host_key_fingerprint();
   if (!offered) return std::move(offered).error();
   const std::string known = expected_host_key(*server, connected->endpoint);
-  std::printf("%s (%s) presents host key %s\n", server->name.c_str(), connected->endpoint.c_str(), offered->c_str());
+  std::printf("%s (%s) presents host key %s\n", server->name.c_str(), connected->endpoint.c_str(),
+              offered->c_str());
   if (known == *offered) {
     std::printf("already trusted\n");
     return Exit::kOk;
@@ -328,7 +333,8 @@ Result<Exit> run_identity_export(const GlobalOptions& options, const std::string
   Trace trace(options.verbose);
   auto path = config_path(options.config);
   if (!path) return std::move(path).error();
-  if (!fs::exists(*path)) return make_error(Exit::kConfig, *path + " does not exist: there is no identity to export");
+  if (!fs::exists(*path))
+    return make_error(Exit::kConfig, *path + " does not exist: there is no identity to export");
   auto account = open_account(*path, trace);
   if (!account) return std::move(account).error();
   auto text = export_identity(*account);

@@ -27,8 +27,8 @@ namespace game {
 namespace {
 
 Error config_error(const std::string& path, const toml::source_position& pos, const std::string& what) {
-  return make_error(Exit::kConfig, path + ":" + std::to_string(pos.line) + ":" +
-                                       std::to_string(pos.column) + ": " + what);
+  return make_error(Exit::kConfig,
+                    path + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column) + ": " + what);
 }
 
 Result<toml::table> parse_toml(const std::string& text, const std::string& path) {
@@ -70,7 +70,8 @@ Result<std::optional<std::string>> optional_string(const toml::table& table, con
 Result<ServerConfig> parse_server(const std::string& name, const toml::node& node, const std::string& path) {
   const std::string where = "servers." + name + ".";
   const auto* table = node.as_table();
-  if (table == nullptr) return config_error(path, node.source().begin, "servers." + name + " must be a table");
+  if (table == nullptr)
+    return config_error(path, node.source().begin, "servers." + name + " must be a table");
   ServerConfig server;
   server.name = name;
 
@@ -80,7 +81,8 @@ Result<ServerConfig> parse_server(const std::string& name, const toml::node& nod
   if (const toml::node* list = table->get("addresses")) {
     const auto* array = list->as_array();
     if (array == nullptr || array->empty()) {
-      return config_error(path, list->source().begin, where + "addresses must be a non-empty array of strings");
+      return config_error(path, list->source().begin,
+                          where + "addresses must be a non-empty array of strings");
     }
     for (const toml::node& item : *array) {
       const auto* s = item.as_string();
@@ -115,20 +117,27 @@ Result<ServerConfig> parse_server(const std::string& name, const toml::node& nod
   if (!acks) return std::move(acks).error();
   if (*acks) {
     const std::string& mode = **acks;
-    if (mode == "auto") server.acks = AckMode::kAuto;
-    else if (mode == "yes") server.acks = AckMode::kYes;
-    else if (mode == "no") server.acks = AckMode::kNo;
-    else return config_error(path, table->get("acks")->source().begin, where + "acks must be \"auto\", \"yes\" or \"no\"");
+    if (mode == "auto")
+      server.acks = AckMode::kAuto;
+    else if (mode == "yes")
+      server.acks = AckMode::kYes;
+    else if (mode == "no")
+      server.acks = AckMode::kNo;
+    else
+      return config_error(path, table->get("acks")->source().begin,
+                          where + "acks must be \"auto\", \"yes\" or \"no\"");
   }
   auto order = optional_string(*table, "order", path, where);
   if (!order) return std::move(order).error();
   if (*order && **order != "listed" && **order != "random") {
-    return config_error(path, table->get("order")->source().begin, where + "order must be \"listed\" or \"random\"");
+    return config_error(path, table->get("order")->source().begin,
+                        where + "order must be \"listed\" or \"random\"");
   }
   server.shuffle = *order && **order == "random";
   if (const toml::node* keys = table->get("host_keys")) {
     const auto* keys_table = keys->as_table();
-    if (keys_table == nullptr) return config_error(path, keys->source().begin, where + "host_keys must be a table");
+    if (keys_table == nullptr)
+      return config_error(path, keys->source().begin, where + "host_keys must be a table");
     for (const auto& [address, value] : *keys_table) {
       const auto* fingerprint = value.as_string();
       if (fingerprint == nullptr || fingerprint->get().rfind("SHA256:", 0) != 0) {
@@ -235,7 +244,8 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
   const toml::node* identity_node = root.get("identity");
   const toml::table* identity = identity_node ? identity_node->as_table() : nullptr;
   if (identity == nullptr) {
-    const toml::source_position pos = identity_node ? identity_node->source().begin : toml::source_position{1, 1};
+    const toml::source_position pos =
+        identity_node ? identity_node->source().begin : toml::source_position{1, 1};
     return config_error(path, pos, "[identity] table with uuid and key is missing");
   }
   auto uuid = optional_string(*identity, "uuid", path, "identity.");
@@ -255,7 +265,8 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
 
   if (const toml::node* servers_node = root.get("servers")) {
     const auto* servers = servers_node->as_table();
-    if (servers == nullptr) return config_error(path, servers_node->source().begin, "servers must be a table");
+    if (servers == nullptr)
+      return config_error(path, servers_node->source().begin, "servers must be a table");
     for (const auto& [name, node] : *servers) {
       auto server = parse_server(std::string(name.str()), node, path);
       if (!server) return std::move(server).error();
@@ -275,8 +286,11 @@ std::string new_config_text(const std::string& uuid, const std::string& key) {
          "# back it up (`game identity export`), and never share the key it names.\n"
          "\n"
          "[identity]\n"
-         "uuid = " + toml_string(uuid) + "\n"
-         "key = " + toml_string(key) + "\n";
+         "uuid = " +
+         toml_string(uuid) +
+         "\n"
+         "key = " +
+         toml_string(key) + "\n";
 }
 
 Result<std::string> set_table_value(const std::string& text, const std::string& path,
@@ -351,8 +365,11 @@ std::string multiline_string(const std::string& s) {
 std::string identity_blob_text(const IdentityBlob& blob) {
   return "# game identity: the UUID and private key of one player. Anyone holding this text can\n"
          "# play as that player: keep it like a password. Restore it with `game identity import`.\n"
-         "uuid = " + toml_string(blob.uuid) + "\n"
-         "private_key = " + multiline_string(blob.private_key) + "\n";
+         "uuid = " +
+         toml_string(blob.uuid) +
+         "\n"
+         "private_key = " +
+         multiline_string(blob.private_key) + "\n";
 }
 
 Result<IdentityBlob> parse_identity_blob(const std::string& text, const std::string& origin) {

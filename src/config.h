@@ -35,7 +35,7 @@ struct ServerConfig {
   std::vector<std::string> addresses;  // "host[:port]" each; `host` alone is one address
   std::uint16_t port = 9022;           // default port for addresses without one
   std::string subsystem = "game";
-  std::string host_key;                // "SHA256:..." or empty (trust on first use)
+  std::string host_key;  // "SHA256:..." or empty (trust on first use)
   AckMode acks = AckMode::kAuto;
   bool shuffle = false;                          // order = "random"
   std::map<std::string, std::string> node_keys;  // [servers.NAME.host_keys]: "host:port" -> key

@@ -69,8 +69,8 @@ inline Error make_error(Exit code, std::string message) { return Error{code, std
 }  // namespace game
 
 // Propagates the error of a Result-returning expression to the caller.
-#define GAME_TRY(expr)                                    \
-  do {                                                    \
-    auto game_try_result_ = (expr);                       \
+#define GAME_TRY(expr)                                                 \
+  do {                                                                 \
+    auto game_try_result_ = (expr);                                    \
     if (!game_try_result_) return std::move(game_try_result_).error(); \
   } while (0)

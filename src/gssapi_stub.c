@@ -16,14 +16,14 @@
 #include <stddef.h>
 
 /* RFC 2744 name types: 1.2.840.113554.1.2.1.4 (host-based service), 1.2.840.113554.1.2.1.1 (user). */
-static gss_OID_desc hostbased_service_oid = {10, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x01\x04"};
-static gss_OID_desc user_name_oid = {10, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x01\x01"};
+static gss_OID_desc hostbased_service_oid = {10, (void*)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x01\x04"};
+static gss_OID_desc user_name_oid = {10, (void*)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x01\x01"};
 gss_OID GSS_C_NT_HOSTBASED_SERVICE = &hostbased_service_oid;
 gss_OID GSS_C_NT_USER_NAME = &user_name_oid;
 
 #define UNUSED(x) (void)(x)
 
-static OM_uint32 unavailable(OM_uint32 *minor_status) {
+static OM_uint32 unavailable(OM_uint32* minor_status) {
   if (minor_status != NULL) *minor_status = 0;
   return GSS_S_FAILURE;
 }
@@ -35,11 +35,11 @@ static void clear_buffer(gss_buffer_t buffer) {
   }
 }
 
-OM_uint32 gss_accept_sec_context(OM_uint32 *minor_status, gss_ctx_id_t *context_handle,
+OM_uint32 gss_accept_sec_context(OM_uint32* minor_status, gss_ctx_id_t* context_handle,
                                  gss_cred_id_t acceptor_cred_handle, gss_buffer_t input_token_buffer,
-                                 gss_channel_bindings_t input_chan_bindings, gss_name_t *src_name,
-                                 gss_OID *mech_type, gss_buffer_t output_token, OM_uint32 *ret_flags,
-                                 OM_uint32 *time_rec, gss_cred_id_t *delegated_cred_handle) {
+                                 gss_channel_bindings_t input_chan_bindings, gss_name_t* src_name,
+                                 gss_OID* mech_type, gss_buffer_t output_token, OM_uint32* ret_flags,
+                                 OM_uint32* time_rec, gss_cred_id_t* delegated_cred_handle) {
   UNUSED(context_handle);
   UNUSED(acceptor_cred_handle);
   UNUSED(input_token_buffer);
@@ -53,10 +53,10 @@ OM_uint32 gss_accept_sec_context(OM_uint32 *minor_status, gss_ctx_id_t *context_
   return unavailable(minor_status);
 }
 
-OM_uint32 gss_acquire_cred(OM_uint32 *minor_status, gss_name_t desired_name, OM_uint32 time_req,
+OM_uint32 gss_acquire_cred(OM_uint32* minor_status, gss_name_t desired_name, OM_uint32 time_req,
                            gss_OID_set desired_mechs, gss_cred_usage_t cred_usage,
-                           gss_cred_id_t *output_cred_handle, gss_OID_set *actual_mechs,
-                           OM_uint32 *time_rec) {
+                           gss_cred_id_t* output_cred_handle, gss_OID_set* actual_mechs,
+                           OM_uint32* time_rec) {
   UNUSED(desired_name);
   UNUSED(time_req);
   UNUSED(desired_mechs);
@@ -67,27 +67,27 @@ OM_uint32 gss_acquire_cred(OM_uint32 *minor_status, gss_name_t desired_name, OM_
   return unavailable(minor_status);
 }
 
-OM_uint32 gss_add_oid_set_member(OM_uint32 *minor_status, gss_OID member_oid, gss_OID_set *oid_set) {
+OM_uint32 gss_add_oid_set_member(OM_uint32* minor_status, gss_OID member_oid, gss_OID_set* oid_set) {
   UNUSED(member_oid);
   UNUSED(oid_set);
   return unavailable(minor_status);
 }
 
-OM_uint32 gss_create_empty_oid_set(OM_uint32 *minor_status, gss_OID_set *oid_set) {
+OM_uint32 gss_create_empty_oid_set(OM_uint32* minor_status, gss_OID_set* oid_set) {
   if (oid_set != NULL) *oid_set = GSS_C_NO_OID_SET;
   return unavailable(minor_status);
 }
 
-OM_uint32 gss_display_name(OM_uint32 *minor_status, gss_name_t input_name, gss_buffer_t output_name_buffer,
-                           gss_OID *output_name_type) {
+OM_uint32 gss_display_name(OM_uint32* minor_status, gss_name_t input_name, gss_buffer_t output_name_buffer,
+                           gss_OID* output_name_type) {
   UNUSED(input_name);
   clear_buffer(output_name_buffer);
   if (output_name_type != NULL) *output_name_type = GSS_C_NO_OID;
   return unavailable(minor_status);
 }
 
-OM_uint32 gss_display_status(OM_uint32 *minor_status, OM_uint32 status_value, int status_type,
-                             gss_OID mech_type, OM_uint32 *message_context, gss_buffer_t status_string) {
+OM_uint32 gss_display_status(OM_uint32* minor_status, OM_uint32 status_value, int status_type,
+                             gss_OID mech_type, OM_uint32* message_context, gss_buffer_t status_string) {
   UNUSED(status_value);
   UNUSED(status_type);
   UNUSED(mech_type);
@@ -96,7 +96,7 @@ OM_uint32 gss_display_status(OM_uint32 *minor_status, OM_uint32 status_value, in
   return unavailable(minor_status);
 }
 
-OM_uint32 gss_get_mic(OM_uint32 *minor_status, gss_ctx_id_t context_handle, gss_qop_t qop_req,
+OM_uint32 gss_get_mic(OM_uint32* minor_status, gss_ctx_id_t context_handle, gss_qop_t qop_req,
                       gss_buffer_t message_buffer, gss_buffer_t message_token) {
   UNUSED(context_handle);
   UNUSED(qop_req);
@@ -105,25 +105,25 @@ OM_uint32 gss_get_mic(OM_uint32 *minor_status, gss_ctx_id_t context_handle, gss_
   return unavailable(minor_status);
 }
 
-OM_uint32 gss_import_name(OM_uint32 *minor_status, gss_buffer_t input_name_buffer, gss_OID input_name_type,
-                          gss_name_t *output_name) {
+OM_uint32 gss_import_name(OM_uint32* minor_status, gss_buffer_t input_name_buffer, gss_OID input_name_type,
+                          gss_name_t* output_name) {
   UNUSED(input_name_buffer);
   UNUSED(input_name_type);
   if (output_name != NULL) *output_name = GSS_C_NO_NAME;
   return unavailable(minor_status);
 }
 
-OM_uint32 gss_indicate_mechs(OM_uint32 *minor_status, gss_OID_set *mech_set) {
+OM_uint32 gss_indicate_mechs(OM_uint32* minor_status, gss_OID_set* mech_set) {
   if (mech_set != NULL) *mech_set = GSS_C_NO_OID_SET;
   return unavailable(minor_status);
 }
 
-OM_uint32 gss_init_sec_context(OM_uint32 *minor_status, gss_cred_id_t claimant_cred_handle,
-                               gss_ctx_id_t *context_handle, gss_name_t target_name, gss_OID mech_type,
+OM_uint32 gss_init_sec_context(OM_uint32* minor_status, gss_cred_id_t claimant_cred_handle,
+                               gss_ctx_id_t* context_handle, gss_name_t target_name, gss_OID mech_type,
                                OM_uint32 req_flags, OM_uint32 time_req,
                                gss_channel_bindings_t input_chan_bindings, gss_buffer_t input_token,
-                               gss_OID *actual_mech_type, gss_buffer_t output_token, OM_uint32 *ret_flags,
-                               OM_uint32 *time_rec) {
+                               gss_OID* actual_mech_type, gss_buffer_t output_token, OM_uint32* ret_flags,
+                               OM_uint32* time_rec) {
   UNUSED(claimant_cred_handle);
   UNUSED(context_handle);
   UNUSED(target_name);
@@ -139,8 +139,8 @@ OM_uint32 gss_init_sec_context(OM_uint32 *minor_status, gss_cred_id_t claimant_c
   return unavailable(minor_status);
 }
 
-OM_uint32 gss_inquire_cred(OM_uint32 *minor_status, gss_cred_id_t cred_handle, gss_name_t *name,
-                           OM_uint32 *lifetime, gss_cred_usage_t *cred_usage, gss_OID_set *mechanisms) {
+OM_uint32 gss_inquire_cred(OM_uint32* minor_status, gss_cred_id_t cred_handle, gss_name_t* name,
+                           OM_uint32* lifetime, gss_cred_usage_t* cred_usage, gss_OID_set* mechanisms) {
   UNUSED(cred_handle);
   if (name != NULL) *name = GSS_C_NO_NAME;
   if (lifetime != NULL) *lifetime = 0;
@@ -149,9 +149,9 @@ OM_uint32 gss_inquire_cred(OM_uint32 *minor_status, gss_cred_id_t cred_handle, g
   return unavailable(minor_status);
 }
 
-OM_uint32 gss_inquire_cred_by_mech(OM_uint32 *minor_status, gss_cred_id_t cred_handle, gss_OID mech_type,
-                                   gss_name_t *name, OM_uint32 *initiator_lifetime,
-                                   OM_uint32 *acceptor_lifetime, gss_cred_usage_t *cred_usage) {
+OM_uint32 gss_inquire_cred_by_mech(OM_uint32* minor_status, gss_cred_id_t cred_handle, gss_OID mech_type,
+                                   gss_name_t* name, OM_uint32* initiator_lifetime,
+                                   OM_uint32* acceptor_lifetime, gss_cred_usage_t* cred_usage) {
   UNUSED(cred_handle);
   UNUSED(mech_type);
   if (name != NULL) *name = GSS_C_NO_NAME;
@@ -163,35 +163,35 @@ OM_uint32 gss_inquire_cred_by_mech(OM_uint32 *minor_status, gss_cred_id_t cred_h
 
 /* Nothing is ever allocated above, so there is never anything to release: the handles are only
  * reset to their empty values (and, like everything here, the call reports failure). */
-OM_uint32 gss_release_buffer(OM_uint32 *minor_status, gss_buffer_t buffer) {
+OM_uint32 gss_release_buffer(OM_uint32* minor_status, gss_buffer_t buffer) {
   clear_buffer(buffer);
   return unavailable(minor_status);
 }
 
-OM_uint32 gss_release_cred(OM_uint32 *minor_status, gss_cred_id_t *cred_handle) {
+OM_uint32 gss_release_cred(OM_uint32* minor_status, gss_cred_id_t* cred_handle) {
   if (cred_handle != NULL) *cred_handle = GSS_C_NO_CREDENTIAL;
   return unavailable(minor_status);
 }
 
-OM_uint32 gss_release_name(OM_uint32 *minor_status, gss_name_t *input_name) {
+OM_uint32 gss_release_name(OM_uint32* minor_status, gss_name_t* input_name) {
   if (input_name != NULL) *input_name = GSS_C_NO_NAME;
   return unavailable(minor_status);
 }
 
-OM_uint32 gss_release_oid_set(OM_uint32 *minor_status, gss_OID_set *set) {
+OM_uint32 gss_release_oid_set(OM_uint32* minor_status, gss_OID_set* set) {
   if (set != NULL) *set = GSS_C_NO_OID_SET;
   return unavailable(minor_status);
 }
 
-OM_uint32 gss_test_oid_set_member(OM_uint32 *minor_status, gss_OID member, gss_OID_set set, int *present) {
+OM_uint32 gss_test_oid_set_member(OM_uint32* minor_status, gss_OID member, gss_OID_set set, int* present) {
   UNUSED(member);
   UNUSED(set);
   if (present != NULL) *present = 0;
   return unavailable(minor_status);
 }
 
-OM_uint32 gss_verify_mic(OM_uint32 *minor_status, gss_ctx_id_t context_handle, gss_buffer_t message_buffer,
-                         gss_buffer_t message_token, gss_qop_t *qop_state) {
+OM_uint32 gss_verify_mic(OM_uint32* minor_status, gss_ctx_id_t context_handle, gss_buffer_t message_buffer,
+                         gss_buffer_t message_token, gss_qop_t* qop_state) {
   UNUSED(context_handle);
   UNUSED(message_buffer);
   UNUSED(message_token);

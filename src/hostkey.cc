@@ -13,7 +13,8 @@ Error host_key_mismatch(const std::string& expected, const std::string& offered,
                     "HOST KEY MISMATCH for " + endpoint + ": expected " + expected + " (" + source +
                         "), the server offered " + offered +
                         ". Nothing was sent. Someone may be intercepting the connection, or the server's "
-                        "key changed. If you know it changed, re-pin it deliberately: game trust " + server);
+                        "key changed. If you know it changed, re-pin it deliberately: game trust " +
+                        server);
 }
 
 // Where a key for `endpoint` is recorded: the shared host_key, or the node's entry.

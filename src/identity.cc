@@ -75,7 +75,8 @@ Error key_load_error(const std::string& path, const PassphraseContext& context) 
   if (context.no_terminal) {
     return make_error(Exit::kConfig, "the private key " + path +
                                          " is passphrase-protected and there is no terminal to ask for the "
-                                         "passphrase: add it to ssh-agent (ssh-add " + path + ") or run game in a terminal");
+                                         "passphrase: add it to ssh-agent (ssh-add " +
+                                         path + ") or run game in a terminal");
   }
   return make_error(Exit::kConfig, "cannot load the private key " + path +
                                        " (wrong passphrase, or not an OpenSSH/PEM private key)");
@@ -132,7 +133,8 @@ Result<SshKey> public_of(ssh_key private_key) {
 
 Result<std::string> public_base64(ssh_key key) {
   char* b64 = nullptr;
-  if (ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK) return make_error(Exit::kConfig, "cannot encode the public key");
+  if (ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK)
+    return make_error(Exit::kConfig, "cannot encode the public key");
   const SshChars owned(b64);
   return std::string(b64);
 }
@@ -140,8 +142,9 @@ Result<std::string> public_base64(ssh_key key) {
 // The key's wire-format blob, as ssh-agent lists it.
 std::string public_blob(const std::string& base64) {
   std::string blob(base64.size(), '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(blob.data()),
-                                reinterpret_cast<const unsigned char*>(base64.data()), static_cast<int>(base64.size()));
+  const int n =
+      EVP_DecodeBlock(reinterpret_cast<unsigned char*>(blob.data()),
+                      reinterpret_cast<const unsigned char*>(base64.data()), static_cast<int>(base64.size()));
   if (n < 0) return {};
   std::size_t padding = 0;
   for (auto it = base64.rbegin(); it != base64.rend() && *it == '='; ++it) ++padding;
@@ -214,8 +217,8 @@ Status write_key_files(const std::string& key_path, const std::string& private_t
   if (!base64) return std::move(base64).error();
   GAME_TRY(fs::make_private_dirs(fs::parent_dir(key_path)));
   GAME_TRY(fs::create_file_exclusive(key_path, private_text, 0600));
-  return fs::write_file_atomic(key_path + ".pub", key_type_name(pub->get()) + " " + *base64 + " game:" + uuid + "\n",
-                               0644);
+  return fs::write_file_atomic(key_path + ".pub",
+                               key_type_name(pub->get()) + " " + *base64 + " game:" + uuid + "\n", 0644);
 }
 
 Result<std::string> new_key_text(const SshKey& key) {
@@ -237,7 +240,8 @@ Status create_account(const std::string& path, const std::string& home, const st
     if (fs::exists(key_path)) {
       return make_error(Exit::kConfig, key_path + " exists but " + path +
                                            " does not; refusing to create a new identity beside an "
-                                           "existing key (adopt it: game init --key " + key_path + ")");
+                                           "existing key (adopt it: game init --key " +
+                                           key_path + ")");
     }
     ssh_key raw = nullptr;
     if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &raw) != SSH_OK) {
@@ -303,9 +307,9 @@ std::string generate_uuid() {
   b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);  // version 4
   b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
   char out[37];
-  std::snprintf(out, sizeof out,
-                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+  std::snprintf(out, sizeof out, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+                b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+                b[15]);
   return out;
 }
 
@@ -332,8 +336,9 @@ Result<Account> init_account(const std::string& path, const std::string& adopt_k
     auto lock = fs::FileLock::acquire(lock_path(path), kLockTimeout);
     if (!lock) return std::move(lock).error();
     if (fs::exists(path)) {
-      return make_error(Exit::kConfig, path + " already holds an identity; it is kept as it is (to replace it "
-                                              "deliberately: game identity import --force)");
+      return make_error(Exit::kConfig, path +
+                                           " already holds an identity; it is kept as it is (to replace it "
+                                           "deliberately: game identity import --force)");
     }
     GAME_TRY(create_account(path, *home, adopt_key));
   }
@@ -348,7 +353,8 @@ Result<std::string> export_identity(const Account& account) {
   return identity_blob_text(IdentityBlob{account.identity.uuid, **key});
 }
 
-Result<std::string> import_identity(const std::string& path, const std::string& text, bool force, Trace& trace) {
+Result<std::string> import_identity(const std::string& path, const std::string& text, bool force,
+                                    Trace& trace) {
   auto home = fs::home_dir();
   if (!home) return std::move(home).error();
   auto blob = parse_identity_blob(text, "identity import");
@@ -373,9 +379,10 @@ Result<std::string> import_identity(const std::string& path, const std::string& 
       return std::string("identity " + blob->uuid + " is already the one in " + path);
     }
     if (!force) {
-      return make_error(Exit::kConfig, path + " holds another identity (" + current->uuid +
-                                           "); refusing to replace it. To replace it deliberately, use --force: "
-                                           "the current config and key are then kept aside, renamed *.replaced-TIME");
+      return make_error(Exit::kConfig,
+                        path + " holds another identity (" + current->uuid +
+                            "); refusing to replace it. To replace it deliberately, use --force: "
+                            "the current config and key are then kept aside, renamed *.replaced-TIME");
     }
     auto config_now = fs::read_file(path);
     if (!config_now || !*config_now) return make_error(Exit::kIoErr, "cannot read " + path);
@@ -391,7 +398,8 @@ Result<std::string> import_identity(const std::string& path, const std::string& 
   GAME_TRY(write_key_files(key_path, blob->private_key, key->get(), blob->uuid));
   const std::string key_value = toml_string(fs::abbreviate_home(key_path, *home));
   if (config_text.empty()) {
-    GAME_TRY(fs::write_file_atomic(path, new_config_text(blob->uuid, fs::abbreviate_home(key_path, *home)), 0600));
+    GAME_TRY(
+        fs::write_file_atomic(path, new_config_text(blob->uuid, fs::abbreviate_home(key_path, *home)), 0600));
   } else {
     // Keep the user's servers, pinned keys and comments: only the identity changes.
     auto edited = set_table_value(config_text, path, {"identity"}, "uuid", toml_string(blob->uuid));

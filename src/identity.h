@@ -16,7 +16,7 @@ namespace game {
 
 struct Identity {
   std::string uuid;
-  std::string key_path;     // expanded
+  std::string key_path;  // expanded
   SshKey public_key;
   std::string public_line;  // "ssh-ed25519 AAAA... game:<uuid>"
   std::string fingerprint;  // "SHA256:..."
@@ -47,7 +47,8 @@ Result<Account> init_account(const std::string& path, const std::string& adopt_k
 Result<std::string> export_identity(const Account& account);
 // `game identity import`: restores an exported identity into `path`. An existing different
 // identity is replaced only with `force`, and then kept aside (renamed), never deleted.
-Result<std::string> import_identity(const std::string& path, const std::string& blob, bool force, Trace& trace);
+Result<std::string> import_identity(const std::string& path, const std::string& blob, bool force,
+                                    Trace& trace);
 
 // Applies `edit` to the config file's current text under the lock, validates the result and
 // replaces the file atomically (mode 0600). The file is left untouched when anything fails.

@@ -81,8 +81,7 @@ Result<Request> make_add_score(std::string_view decimal) {
   // from_chars accepts no '+', no spaces, no exponent and reports overflow: exactly what we want.
   const auto [end, ec] = std::from_chars(first, last, value);
   if (decimal.empty() || ec == std::errc::invalid_argument || end != last) {
-    return make_error(Exit::kDataErr,
-                      "score '" + text::printable(decimal) + "' is not a whole number");
+    return make_error(Exit::kDataErr, "score '" + text::printable(decimal) + "' is not a whole number");
   }
   if (ec == std::errc::result_out_of_range) {
     return make_error(Exit::kDataErr, "score '" + std::string(decimal) +
@@ -128,8 +127,9 @@ Result<std::optional<Response>> ResponseReader::next() {
   // Our schema has only low tag numbers, so a multi-byte tag is refused at once rather than
   // waited for.
   if ((static_cast<unsigned char>(*p) & 0x1f) == 0x1f) {
-    return make_error(Exit::kProtocol, "server sent bytes that are not a Response: " +
-                                           text::to_hex(std::string_view(p, available < 16 ? available : 16)));
+    return make_error(Exit::kProtocol,
+                      "server sent bytes that are not a Response: " +
+                          text::to_hex(std::string_view(p, available < 16 ? available : 16)));
   }
   ber_tlv_tag_t tag;
   const ssize_t tag_len = ber_fetch_tag(p, available, &tag);
@@ -143,8 +143,7 @@ Result<std::optional<Response>> ResponseReader::next() {
                                            std::to_string(kMaxResponseSize) + " bytes");
   }
   ber_tlv_len_t length = 0;
-  const ssize_t len_len =
-      ber_fetch_length(BER_TLV_CONSTRUCTED(p), p + tag_len, available - tag_len, &length);
+  const ssize_t len_len = ber_fetch_length(BER_TLV_CONSTRUCTED(p), p + tag_len, available - tag_len, &length);
   if (len_len < 0) return make_error(Exit::kProtocol, "server sent a BER length that is invalid");
   if (len_len == 0) return std::optional<Response>{};
   if (length < 0) {
@@ -160,18 +159,15 @@ Result<std::optional<Response>> ResponseReader::next() {
   if (available < total) return std::optional<Response>{};
 
   if (!inner_headers_ok(reinterpret_cast<const unsigned char*>(p) + header, total - header, 1)) {
-    return make_error(Exit::kProtocol,
-                      "server sent a response that does not decode: " +
-                          text::to_hex(std::string_view(p, total < 32 ? total : 32)));
+    return make_error(Exit::kProtocol, "server sent a response that does not decode: " +
+                                           text::to_hex(std::string_view(p, total < 32 ? total : 32)));
   }
   Response_t* raw = nullptr;
-  const asn_dec_rval_t rv = ber_decode(nullptr, &asn_DEF_Response, reinterpret_cast<void**>(&raw),
-                                       p, total);
+  const asn_dec_rval_t rv = ber_decode(nullptr, &asn_DEF_Response, reinterpret_cast<void**>(&raw), p, total);
   std::unique_ptr<Response_t, ResponseDeleter> decoded(raw);
   if (rv.code != RC_OK || rv.consumed != total) {
-    return make_error(Exit::kProtocol,
-                      "server sent a response that does not decode: " +
-                          text::to_hex(std::string_view(p, total < 32 ? total : 32)));
+    return make_error(Exit::kProtocol, "server sent a response that does not decode: " +
+                                           text::to_hex(std::string_view(p, total < 32 ? total : 32)));
   }
   pos_ += total;
   Response response{decoded->present == Response_PR_accepted, {}};

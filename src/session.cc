@@ -28,8 +28,13 @@ class Pump {
  public:
   Pump(Connection& connection, Channel& channel, RequestSource& source, Observer& observer,
        const SessionOptions& options, Trace& trace, Tally& tally)
-      : connection_(connection), channel_(channel), source_(source), observer_(observer),
-        options_(options), trace_(trace), tally_(tally),
+      : connection_(connection),
+        channel_(channel),
+        source_(source),
+        observer_(observer),
+        options_(options),
+        trace_(trace),
+        tally_(tally),
         acknowledging_(options.acks == AckMode::kYes) {}
 
   Status run() {
@@ -75,7 +80,9 @@ class Pump {
         // A server that neither acknowledges nor closes: close it ourselves. Its CLOSE answers
         // ours only after everything we sent before it, so it is the proof of delivery.
         GAME_TRY(close_handshake());
-        trace_.step(std::string(options_.acks == AckMode::kNo ? "acks = \"no\"" : "no acknowledgement within the grace period") +
+        trace_.step(std::string(options_.acks == AckMode::kNo
+                                    ? "acks = \"no\""
+                                    : "no acknowledgement within the grace period") +
                     ": delivered, not acknowledged");
         resolve_in_flight(Outcome::kDelivered);
         return {};
@@ -106,7 +113,8 @@ class Pump {
       }
       if (Clock::now() >= until) {
         return make_error(Exit::kTimeout, connection_.endpoint().display() +
-                                              ": server did not answer the channel close (--timeout)" + pending_text());
+                                              ": server did not answer the channel close (--timeout)" +
+                                              pending_text());
       }
       GAME_TRY(wait(-1, until));
     }
@@ -205,8 +213,8 @@ class Pump {
 
   // When the wait for the server must end: only while we need something from it.
   Clock::time_point deadline() const {
-    const bool need_server = (have_next_ && !waiting_for_source_) || (acknowledging_ && !in_flight_.empty()) ||
-                             source_done_;
+    const bool need_server =
+        (have_next_ && !waiting_for_source_) || (acknowledging_ && !in_flight_.empty()) || source_done_;
     return need_server ? last_progress_ + options_.timeout : Clock::time_point::max();
   }
 
@@ -228,15 +236,15 @@ class Pump {
     char text[32];
     std::snprintf(text, sizeof text, "%g", seconds);
     const bool unread = have_next_ && next_.pdu.size() > channel_.window();
-    const std::string what = unread ? "server stopped reading (no SSH window left)"
-                                    : "server sent no acknowledgement";
+    const std::string what =
+        unread ? "server stopped reading (no SSH window left)" : "server sent no acknowledgement";
     return make_error(Exit::kTimeout, connection_.endpoint().display() + ": " + what + " for " + text +
                                           " s (--timeout)" + pending_text());
   }
 
   Error closed_early() const {
-    return make_error(Exit::kUnavailable,
-                      connection_.endpoint().display() + ": server closed the channel early" + pending_text());
+    return make_error(Exit::kUnavailable, connection_.endpoint().display() +
+                                              ": server closed the channel early" + pending_text());
   }
 
   std::string pending_text() const {
@@ -301,8 +309,8 @@ std::uint64_t LineQueue::pop() {
   return line;
 }
 
-Status run_session(Connection& connection, Channel& channel, RequestSource& source,
-                   Observer& observer, const SessionOptions& options, Trace& trace, Tally& tally) {
+Status run_session(Connection& connection, Channel& channel, RequestSource& source, Observer& observer,
+                   const SessionOptions& options, Trace& trace, Tally& tally) {
   return Pump(connection, channel, source, observer, options, trace, tally).run();
 }
 

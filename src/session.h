@@ -79,7 +79,7 @@ class LineQueue {
 
 // Runs the session to its end. Every request taken from `source` gets exactly one outcome; on an
 // error, the requests in flight are reported kNotDelivered before the error is returned.
-Status run_session(Connection& connection, Channel& channel, RequestSource& source,
-                   Observer& observer, const SessionOptions& options, Trace& trace, Tally& tally);
+Status run_session(Connection& connection, Channel& channel, RequestSource& source, Observer& observer,
+                   const SessionOptions& options, Trace& trace, Tally& tally);
 
 }  // namespace game

@@ -28,15 +28,14 @@ bool configure(ssh_session s, const Endpoint& endpoint, const std::string& user,
   const long seconds = static_cast<long>(timeout.count() / 1000);
   const long usec = static_cast<long>((timeout.count() % 1000) * 1000);
   return set_option(s, SSH_OPTIONS_PROCESS_CONFIG, no) &&
-         set_option(s, SSH_OPTIONS_HOST, endpoint.host.c_str()) &&
-         set_option(s, SSH_OPTIONS_PORT, port) && set_option(s, SSH_OPTIONS_USER, user.c_str()) &&
+         set_option(s, SSH_OPTIONS_HOST, endpoint.host.c_str()) && set_option(s, SSH_OPTIONS_PORT, port) &&
+         set_option(s, SSH_OPTIONS_USER, user.c_str()) &&
          set_option(s, SSH_OPTIONS_SSH_DIR, "/nonexistent") &&
          set_option(s, SSH_OPTIONS_KNOWNHOSTS, "/dev/null") &&
          set_option(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") &&
-         set_option(s, SSH_OPTIONS_TIMEOUT, seconds) &&
-         set_option(s, SSH_OPTIONS_TIMEOUT_USEC, usec) && set_option(s, SSH_OPTIONS_NODELAY, yes) &&
-         set_option(s, SSH_OPTIONS_PASSWORD_AUTH, no) && set_option(s, SSH_OPTIONS_KBDINT_AUTH, no) &&
-         set_option(s, SSH_OPTIONS_GSSAPI_AUTH, no);
+         set_option(s, SSH_OPTIONS_TIMEOUT, seconds) && set_option(s, SSH_OPTIONS_TIMEOUT_USEC, usec) &&
+         set_option(s, SSH_OPTIONS_NODELAY, yes) && set_option(s, SSH_OPTIONS_PASSWORD_AUTH, no) &&
+         set_option(s, SSH_OPTIONS_KBDINT_AUTH, no) && set_option(s, SSH_OPTIONS_GSSAPI_AUTH, no);
 }
 
 }  // namespace
@@ -62,8 +61,8 @@ Result<Endpoint> parse_endpoint(std::string_view text, std::uint16_t default_por
       port_text = rest.substr(1);
       if (port_text.empty()) return bad("empty port");
     }
-  } else if (const auto colon = text.find(':'); colon != std::string_view::npos &&
-                                                text.find(':', colon + 1) == std::string_view::npos) {
+  } else if (const auto colon = text.find(':');
+             colon != std::string_view::npos && text.find(':', colon + 1) == std::string_view::npos) {
     endpoint.host = std::string(text.substr(0, colon));
     port_text = text.substr(colon + 1);
     if (port_text.empty()) return bad("empty port");
@@ -74,8 +73,7 @@ Result<Endpoint> parse_endpoint(std::string_view text, std::uint16_t default_por
   if (!port_text.empty()) {
     unsigned value = 0;
     const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
-    if (ec != std::errc() || end != port_text.data() + port_text.size() || value == 0 ||
-        value > 65535) {
+    if (ec != std::errc() || end != port_text.data() + port_text.size() || value == 0 || value > 65535) {
       return bad("port must be a number from 1 to 65535");
     }
     endpoint.port = static_cast<std::uint16_t>(value);
@@ -101,13 +99,12 @@ Result<Connection> Connection::open(const Endpoint& endpoint, const std::string&
   if (raw == nullptr) return make_error(Exit::kIoErr, "cannot allocate an SSH session");
   Connection connection(raw, endpoint);
   if (!configure(raw, endpoint, user, timeout)) {
-    return make_error(Exit::kUsage, "cannot use server " + endpoint.display() + ": " +
-                                        connection.last_error());
+    return make_error(Exit::kUsage,
+                      "cannot use server " + endpoint.display() + ": " + connection.last_error());
   }
   if (ssh_connect(raw) != SSH_OK) {
     const std::string why = connection.last_error();
-    return make_error(classify_connect_failure(why),
-                      "cannot connect to " + endpoint.display() + ": " + why);
+    return make_error(classify_connect_failure(why), "cannot connect to " + endpoint.display() + ": " + why);
   }
   return connection;
 }
@@ -132,9 +129,7 @@ Result<std::string> Connection::host_key_fingerprint() const {
 // announces rsa-sha2-*, has been processed; it arrives right after the key exchange and may not
 // have been read yet (OpenSSH 8.8+ and OTP 25 refuse SHA-1). The server sends it before
 // answering any authentication request, so a "none" request first settles the race.
-int Connection::read_server_extensions() {
-  return ssh_userauth_none(session_, nullptr);
-}
+int Connection::read_server_extensions() { return ssh_userauth_none(session_, nullptr); }
 
 Status Connection::authenticate(ssh_key private_key) {
   if (ssh_key_type(private_key) == SSH_KEYTYPE_RSA) {
@@ -174,8 +169,8 @@ Result<Channel> Connection::open_subsystem(const std::string& subsystem) {
                       "server " + endpoint_.display() + " refused a session channel: " + last_error());
   }
   if (ssh_channel_request_subsystem(raw, subsystem.c_str()) != SSH_OK) {
-    return make_error(Exit::kUnavailable, "server " + endpoint_.display() +
-                                              " refused the subsystem '" + subsystem + "'");
+    return make_error(Exit::kUnavailable,
+                      "server " + endpoint_.display() + " refused the subsystem '" + subsystem + "'");
   }
   return channel;
 }

@@ -58,13 +58,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto again = game::parse_batch_line(quoted(set->name));
     check(again && *again, "the quoted form of a parsed name does not parse", line);
     const auto* back = std::get_if<game::protocol::SetUsername>(&**again);
-    check(back != nullptr && back->name == set->name, "the quoted form of a name parses to another name", line);
+    check(back != nullptr && back->name == set->name, "the quoted form of a name parses to another name",
+          line);
   } else {
     const auto value = std::get<game::protocol::AddScore>(request).value;
     auto again = game::parse_batch_line("score " + std::to_string(value));
     check(again && *again, "a parsed score written back does not parse", line);
     const auto* back = std::get_if<game::protocol::AddScore>(&**again);
-    check(back != nullptr && back->value == value, "a parsed score written back parses to another value", line);
+    check(back != nullptr && back->value == value, "a parsed score written back parses to another value",
+          line);
   }
   return 0;
 }

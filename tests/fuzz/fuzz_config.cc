@@ -32,7 +32,8 @@ std::string current_input;
 
 void check(bool ok, const char* what) {
   if (!ok) {
-    std::fprintf(stderr, "fuzz_config: %s\ninput (hex): %s\n", what, game::text::to_hex(current_input).c_str());
+    std::fprintf(stderr, "fuzz_config: %s\ninput (hex): %s\n", what,
+                 game::text::to_hex(current_input).c_str());
     std::abort();
   }
 }
@@ -91,8 +92,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::string out = text;
     bool refused = false;
     if (!known) {
-      for (const auto& [key, value] : {std::pair<std::string, std::string>{"host", game::toml_string("127.0.0.1")},
-                                       std::pair<std::string, std::string>{"port", "9022"}}) {
+      for (const auto& [key, value] :
+           {std::pair<std::string, std::string>{"host", game::toml_string("127.0.0.1")},
+            std::pair<std::string, std::string>{"port", "9022"}}) {
         auto step = game::set_table_value(out, kPath, {"servers", name}, key, value);
         if (!step) {
           check_error(step.error());
@@ -103,27 +105,36 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       if (refused) continue;
     }
-    auto after = edited(*config, [&] {
-      return game::set_table_value(out, kPath, {"servers", name}, "host_key", game::toml_string(kKey));
-    }, "recording a host key");
+    auto after = edited(
+        *config,
+        [&] {
+          return game::set_table_value(out, kPath, {"servers", name}, "host_key", game::toml_string(kKey));
+        },
+        "recording a host key");
     if (after) {
       const auto* server = after->find_server(name);
       check(server != nullptr && server->host_key == kKey, "the recorded host key does not read back");
     }
     // Per-node key of a cluster member.
-    auto nodes = edited(*config, [&] {
-      return game::set_table_value(out, kPath, {"servers", name, "host_keys"}, "node1:9022", game::toml_string(kKey));
-    }, "recording a node's host key");
+    auto nodes = edited(
+        *config,
+        [&] {
+          return game::set_table_value(out, kPath, {"servers", name, "host_keys"}, "node1:9022",
+                                       game::toml_string(kKey));
+        },
+        "recording a node's host key");
     if (nodes) {
       const auto* server = nodes->find_server(name);
-      check(server != nullptr && server->node_keys.count("node1:9022") == 1 && server->node_keys.at("node1:9022") == kKey,
+      check(server != nullptr && server->node_keys.count("node1:9022") == 1 &&
+                server->node_keys.at("node1:9022") == kKey,
             "the recorded node key does not read back");
     }
     // The first server used becomes the default.
     if (known) {
-      auto with_default = edited(*config, [&] {
-        return game::set_top_level_value(text, kPath, "default_server", game::toml_string(name));
-      }, "setting default_server");
+      auto with_default = edited(
+          *config,
+          [&] { return game::set_top_level_value(text, kPath, "default_server", game::toml_string(name)); },
+          "setting default_server");
       if (with_default) check(with_default->default_server == name, "default_server does not read back");
     }
   }
@@ -134,7 +145,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_error(uuid_step.error());
     return 0;
   }
-  auto key_step = game::set_table_value(*uuid_step, kPath, {"identity"}, "key", game::toml_string("~/.game/imported"));
+  auto key_step =
+      game::set_table_value(*uuid_step, kPath, {"identity"}, "key", game::toml_string("~/.game/imported"));
   if (!key_step) {
     check_error(key_step.error());
     return 0;
@@ -142,7 +154,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto imported = game::parse_config(*key_step, kPath);
   if (!imported) std::fprintf(stderr, "fuzz_config: after an import: %s\n", imported.error().message.c_str());
   check(static_cast<bool>(imported), "an identity import made a valid config invalid");
-  check(imported->uuid == kUuid && imported->key == "~/.game/imported", "the imported identity does not read back");
+  check(imported->uuid == kUuid && imported->key == "~/.game/imported",
+        "the imported identity does not read back");
   check(imported->servers.size() == config->servers.size(), "an identity import changed the servers");
   return 0;
 }

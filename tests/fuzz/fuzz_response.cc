@@ -65,7 +65,8 @@ bool same(const Outcome& a, const Outcome& b) {
   if (a.failed != b.failed || a.error != b.error || a.responses.size() != b.responses.size()) return false;
   if (!a.failed && a.empty != b.empty) return false;
   for (std::size_t i = 0; i < a.responses.size(); ++i) {
-    if (a.responses[i].accepted != b.responses[i].accepted || a.responses[i].reason != b.responses[i].reason) {
+    if (a.responses[i].accepted != b.responses[i].accepted ||
+        a.responses[i].reason != b.responses[i].reason) {
       return false;
     }
   }

@@ -1,6 +1,7 @@
+#include "batch.h"
+
 #include <gtest/gtest.h>
 
-#include "batch.h"
 #include "session.h"
 #include "text.h"
 

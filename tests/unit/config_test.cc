@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "config.h"
+
+#include <gtest/gtest.h>
 
 using namespace game;
 
@@ -80,7 +80,8 @@ TEST(Config, RecordingKeepsCommentsOrderAndUnknownKeysByteForByte) {
 
 TEST(Config, AddsAMissingServerTableAtTheEnd) {
   const std::string original = base();
-  auto edited = set_table_value(original, "c", {"servers", "127.0.0.1:4000"}, "host", toml_string("127.0.0.1"));
+  auto edited =
+      set_table_value(original, "c", {"servers", "127.0.0.1:4000"}, "host", toml_string("127.0.0.1"));
   ASSERT_TRUE(edited);
   EXPECT_EQ(*edited, original + "\n[servers.\"127.0.0.1:4000\"]\nhost = \"127.0.0.1\"\n");
   auto config = parse_config(*edited, "c");
@@ -111,7 +112,8 @@ namespace {
 
 TEST(Config, NestedHostKeysTableIsCreatedAndRead) {
   const std::string original = base() + "\n[servers.c]\naddresses = [\"a:1\", \"b:2\"]\n";
-  auto edited = set_table_value(original, "c", {"servers", "c", "host_keys"}, "a:1", toml_string("SHA256:n1"));
+  auto edited =
+      set_table_value(original, "c", {"servers", "c", "host_keys"}, "a:1", toml_string("SHA256:n1"));
   ASSERT_TRUE(edited) << edited.error().message;
   EXPECT_EQ(*edited, original + "\n[servers.c.host_keys]\n\"a:1\" = \"SHA256:n1\"\n");
   auto again = set_table_value(*edited, "c", {"servers", "c", "host_keys"}, "b:2", toml_string("SHA256:n2"));
@@ -133,7 +135,8 @@ TEST(Config, RefusesToEditInsideAnInlineTable) {
 
 TEST(IdentityBlob, RoundTripsAKeyFileExactly) {
   const std::string key =
-      "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+      "-----BEGIN OPENSSH PRIVATE "
+      "KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
       "-----END OPENSSH PRIVATE KEY-----\n";
   const std::string text = identity_blob_text({kUuid, key});
   auto blob = parse_identity_blob(text, "backup.txt");

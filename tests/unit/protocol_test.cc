@@ -1,11 +1,12 @@
 // Known-answer vectors from an independent ASN.1 toolchain (Erlang/OTP asn1ct, BER):
 // tests/data/protocol-vectors.txt, a copy of shared/vectors/protocol-vectors.txt.
+#include "protocol.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <regex>
 
-#include "protocol.h"
 #include "text.h"
 
 using namespace game;
@@ -30,7 +31,8 @@ std::vector<Vector> load_vectors() {
 
 std::string from_hex(const std::string& hex) {
   std::string out;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+    out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
   return out;
 }
 

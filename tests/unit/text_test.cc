@@ -1,7 +1,8 @@
+#include "text.h"
+
 #include <gtest/gtest.h>
 
 #include "identity.h"
-#include "text.h"
 #include "transport.h"
 
 using namespace game;
@@ -9,7 +10,9 @@ using namespace game;
 TEST(Text, PrintableEscapesTerminalControls) {
   EXPECT_EQ(text::printable("ok name"), "ok name");
   EXPECT_EQ(text::printable("a\x1b[31mred"), "a\\x1b[31mred");
-  EXPECT_EQ(text::printable("\xc2\x9b" "2J"), "\\xc2\\x9b2J");  // C1 CSI
+  EXPECT_EQ(text::printable("\xc2\x9b"
+                            "2J"),
+            "\\xc2\\x9b2J");  // C1 CSI
   EXPECT_EQ(text::printable("bad\xff"), "bad\\xff");
   EXPECT_EQ(text::printable("Zoë"), "Zoë");
 }
