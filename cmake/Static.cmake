@@ -6,7 +6,7 @@
 #    are all inside, and the kernel still loads it at a random address (ASLR);
 #  - libssh comes from an IMPORTED target for Debian's libssh.a (find_package(libssh) only offers
 #    the shared library, and libssh.pc names no private libraries) that brings libcrypto, zlib
-#    and the GSSAPI stand-ins of src/gssapi_stub.c (Debian has no static GSSAPI library);
+#    and the GSSAPI stand-ins of cmake/gssapi_stub.c (Debian has no static GSSAPI library);
 #  - size without cost in speed: LTO, -ffunction-sections -fdata-sections -Wl,--gc-sections,
 #    packed relative relocations (DT_RELR), -Os for the asn1c-generated code only.
 # Settings that must precede the targets are made here; what needs the targets (game_core, game,
@@ -47,7 +47,7 @@ game_static_refuse_sanitizers("${CMAKE_CXX_FLAGS} ${CMAKE_CXX_FLAGS_${game_build
 
 find_library(GAME_LIBSSH_STATIC NAMES libssh.a DOC "libssh static archive (Debian: libssh-dev)")
 find_library(GAME_ZLIB_STATIC NAMES libz.a DOC "zlib static archive (Debian: zlib1g-dev)")
-find_path(GAME_GSSAPI_INCLUDE_DIR gssapi/gssapi.h DOC "GSSAPI header for src/gssapi_stub.c (Debian: libkrb5-dev)")
+find_path(GAME_GSSAPI_INCLUDE_DIR gssapi/gssapi.h DOC "GSSAPI header for cmake/gssapi_stub.c (Debian: libkrb5-dev)")
 foreach(required GAME_LIBSSH_STATIC GAME_ZLIB_STATIC GAME_GSSAPI_INCLUDE_DIR)
   if(NOT ${required})
     message(FATAL_ERROR "GAME_STATIC: ${required} not found; run scripts/install-deps, or configure with -DGAME_STATIC=OFF")
@@ -101,7 +101,7 @@ function(game_static_finish)
 
   # The GSSAPI stand-ins, linked only here: a dynamic build gets the real libgssapi_krb5 through
   # libssh.so. The warnings of our own code; -Wnon-virtual-dtor is C++ only.
-  add_library(game_gssapi_stub STATIC ${PROJECT_SOURCE_DIR}/src/gssapi_stub.c)
+  add_library(game_gssapi_stub STATIC ${PROJECT_SOURCE_DIR}/cmake/gssapi_stub.c)
   set_target_properties(game_gssapi_stub PROPERTIES C_STANDARD 99)
   target_include_directories(game_gssapi_stub SYSTEM PRIVATE ${GAME_GSSAPI_INCLUDE_DIR})
   set(c_warnings ${GAME_WARNINGS})

@@ -145,7 +145,7 @@ AgentKey::~AgentKey() {
   }
 }
 
-int AgentKey::take_client_fd() const { return client_fd_ < 0 ? -1 : ::dup(client_fd_); }
+int AgentKey::dup_client_fd() const { return client_fd_ < 0 ? -1 : ::dup(client_fd_); }
 
 void AgentKey::serve() {
   while (const auto request = read_message(served_fd_)) {

@@ -23,8 +23,9 @@ class AgentKey {
   AgentKey(const AgentKey&) = delete;
   AgentKey& operator=(const AgentKey&) = delete;
 
-  // A new descriptor of the filtered agent, for ssh_set_agent_socket (which takes ownership).
-  int take_client_fd() const;
+  // A dup() of the filtered agent's client end, for ssh_set_agent_socket (which takes ownership
+  // of it); -1 if it cannot be duplicated.
+  int dup_client_fd() const;
 
  private:
   AgentKey(int agent_fd, std::string public_blob);

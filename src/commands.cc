@@ -100,7 +100,7 @@ Result<Account> account_for(const GlobalOptions& options, Trace& trace) {
 Status authenticate(Connection& connection, Identity& identity, Trace& trace) {
   GAME_TRY(identity.unlock());
   if (identity.agent) {
-    GAME_TRY(connection.authenticate_with_agent(identity.agent->take_client_fd()));
+    GAME_TRY(connection.authenticate_with_agent(identity.agent->dup_client_fd()));
     trace.step("authenticated as " + identity.uuid + " (key in ssh-agent)");
   } else {
     GAME_TRY(connection.authenticate(identity.private_key.get()));

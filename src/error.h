@@ -8,7 +8,7 @@
 
 namespace game {
 
-// sysexits(3)-style exit codes; docs/exit-codes.md documents them for users.
+// sysexits(3)-style exit codes; the README's exit-code table documents them for users.
 enum class Exit : int {
   kOk = 0,
   kRejected = 1,      // the server answered, and rejected at least one request

@@ -18,8 +18,8 @@ extern "C" {
 namespace game::protocol {
 namespace {
 
-// Every PDU of ours is a few bytes of headers plus a name; the stack buffer covers the
-// common case and der_encode's callback form handles any length.
+// der_encode's output callback: appends each piece of the encoding to the caller's string, so a
+// PDU of any length is encoded without a size guess.
 int append_to_string(const void* data, size_t size, void* out) {
   static_cast<std::string*>(out)->append(static_cast<const char*>(data), size);
   return 0;

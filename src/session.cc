@@ -144,7 +144,7 @@ class Pump {
     if (in_flight_.empty()) {
       return make_error(Exit::kProtocol, "server sent more responses than requests (" +
                                              std::to_string(tally_.accepted + tally_.rejected + 1) +
-                                             " responses for " + std::to_string(tally_.sent) + " requests)");
+                                             " responses for " + count_text(tally_.sent, "request") + ")");
     }
     if (!acknowledging_) {
       acknowledging_ = true;

@@ -19,7 +19,8 @@ bool set_option(ssh_session s, ssh_options_e option, const char* value) {
 }
 
 // Every option that would otherwise default to something read from the user's OpenSSH setup or
-// the password database is set explicitly; see README "Security notes".
+// the password database is set explicitly (README: "The client reads neither ~/.ssh/config nor
+// ~/.ssh/known_hosts").
 bool configure(ssh_session s, const Endpoint& endpoint, const std::string& user,
                std::chrono::milliseconds timeout) {
   const int no = 0;

@@ -69,10 +69,11 @@ class Channel {
   // server has sent EOF or closed the channel and everything was read.
   Result<bool> read_available(std::string& out);
   Status send_eof();
-  // Sends our CLOSE (RFC 4254 5.3). The server's CLOSE then shows up as remote_closed().
+  // Sends our CLOSE (RFC 4254 5.3). The server's answer then shows up as remote_closed().
   Status close();
   // Handles whatever the server has sent, without blocking and without reading data.
   Status process_incoming();
+  // True once the server has sent EOF or CLOSE (libssh's ssh_channel_is_eof is set by both).
   bool remote_closed() const;
 
  private:

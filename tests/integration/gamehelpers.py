@@ -10,7 +10,7 @@ from harness import Server, run_game
 
 VECTORS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "protocol-vectors.txt")
 
-# Exit codes (docs/exit-codes.md).
+# Exit codes (README, "Exit codes").
 OK, REJECTED, USAGE, DATAERR, NOINPUT, UNAVAILABLE, IOERR, TIMEOUT, PROTOCOL, NOPERM, CONFIG = (
     0, 1, 64, 65, 66, 69, 74, 75, 76, 77, 78)
 

@@ -15,7 +15,7 @@ Typical use:
     class T(unittest.TestCase):
         def test_score(self):
             with Server(mode="ack") as srv, Home() as home:
-                r = run_game(["--port", str(srv.port), ...], home)
+                r = run_game(["--server", srv.address, "score", "789"], home)
                 self.assertEqual(r.returncode, 0, r.stderr)
                 self.assertEqual(srv.scores(), [789])
 

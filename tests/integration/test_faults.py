@@ -212,7 +212,7 @@ class InvalidResponses(Assertions):
         with Server(mode="extra") as server, Home() as home:
             identity(home)
             r, elapsed = timed(play, server, home, "--timeout", TIMEOUT_S, "score", "1", timeout=HANG)
-            self.assertFailedWith(r, PROTOCOL, "server sent more responses than requests (2 responses for 1 requests)")
+            self.assertFailedWith(r, PROTOCOL, "server sent more responses than requests (2 responses for 1 request)")
             self.assertEndedWithin(elapsed)
 
 
