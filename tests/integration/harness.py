@@ -34,6 +34,22 @@ conn-id is "<server OS pid>-<n>", n counting SSH connections from 1.
 Request events are written before the response is sent; `closed` before
 the server's CHANNEL_CLOSE (or when the client closed the channel).
 
+The mnesia cluster (tests/server/game-cluster) is driven by Cluster:
+
+    with Cluster(nodes=3) as c:   # own epmd + N mnesia nodes on free loopback ports
+        c.ports, c.addresses      # [p1, ...], ["127.0.0.1:p1", ...]
+        c.host_key                # "SHA256:..." presented by every node
+        c.config_table("arena")   # TOML text of [servers.arena] with addresses + host_key
+        c.kill(i); c.stop(i); c.start(i)   # SIGKILL / SIGTERM / restart node i (0-based)
+        c.dump(i=None)            # list of dicts: the JSON lines of the database dump
+        c.scores(uuid=None)       # [(uuid, value, stream_hex_or_None, seq_or_None)], commit order
+        c.names(uuid=None)        # [(uuid, name)], last set name per uuid
+        c.keys(uuid)              # [(ssh_pub_line "type base64", label)]
+
+Its nodes speak protocol 1 on `game` (acknowledging, stored in mnesia) and
+protocol 2 on `game-v2`; Cluster(fault=...) sets a protocol 2 fault knob
+(see tests/server/README.md).
+
 Modes (Server(mode=...)):
   ack      BER stream, one Response per Request; after the client's EOF:
            remaining responses, exit-status 0, channel close
@@ -51,12 +67,14 @@ Modes (Server(mode=...)):
 """
 
 import atexit
+import json
 import os
 import queue
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -70,7 +88,7 @@ MODES = ("seed", "ack", "silent", "stall", "slow", "garbage", "huge",
 
 _built_ebin = None
 _build_lock = threading.Lock()
-_servers = []  # every Server of this process, closed at exit
+_servers = []  # every Server and Cluster of this process, closed at exit
 
 
 @atexit.register
@@ -135,6 +153,21 @@ def game_bin():
     if not os.access(path, os.X_OK):
         raise HarnessError(f"GAME_BIN={path} is not an executable file")
     return path
+
+
+def key_fingerprint(pub_path):
+    """'SHA256:...' of a public key file, as ssh-keygen -lf prints it."""
+    r = subprocess.run(["ssh-keygen", "-lf", pub_path],
+                       capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    if r.returncode != 0:
+        raise HarnessError(f"ssh-keygen -lf failed: {r.stderr}")
+    return r.stdout.split()[1]
+
+
+def public_key_line(pub_path):
+    """'ssh-ed25519 AAAA...' of a public key file (no comment)."""
+    with open(pub_path) as f:
+        return " ".join(f.read().split()[:2])
 
 
 def wait_until(predicate, timeout=10.0, interval=0.05, message="condition"):
@@ -351,16 +384,11 @@ class Server:
 
     def host_key_fingerprint(self):
         """'SHA256:...' of the host key, as ssh-keygen -lf prints it."""
-        r = subprocess.run(["ssh-keygen", "-lf", self.host_key_path + ".pub"],
-                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
-        if r.returncode != 0:
-            raise HarnessError(f"ssh-keygen -lf failed: {r.stderr}")
-        return r.stdout.split()[1]
+        return key_fingerprint(self.host_key_path + ".pub")
 
     def host_public_key(self):
         """'ssh-ed25519 AAAA...' of the host key (e.g. for known_hosts)."""
-        with open(self.host_key_path + ".pub") as f:
-            return " ".join(f.read().split()[:2])
+        return public_key_line(self.host_key_path + ".pub")
 
     def known_hosts_line(self):
         host = self.bind if self.port == 22 else f"[{self.bind}]:{self.port}"
@@ -519,3 +547,210 @@ def _text(b):
     if isinstance(b, bytes):
         return b.decode("utf-8", "replace")
     return b
+
+
+# --------------------------------------------------------------------------
+# Cluster
+# --------------------------------------------------------------------------
+
+def cluster_launcher_path():
+    return os.path.join(SERVER_DIR, "game-cluster")
+
+
+class Cluster:
+    """The reference server as a mnesia cluster (tests/server/game-cluster).
+
+    Cluster(nodes=1, fault=None, state_dir=None, subsystem=None)
+
+    fault      None or a protocol 2 fault knob of every node: "drop_before_result:N",
+               "drop_after_result:N", "extra_result", "unknown_seq"
+    state_dir  the cluster's state (cookie, host key, one directory per node); reuse
+               it to restart a cluster with its data. None: a temporary directory,
+               removed by close() / the with-block.
+    """
+
+    def __init__(self, nodes=1, fault=None, state_dir=None, subsystem=None):
+        self.nodes = nodes
+        self.fault = fault
+        self.subsystem = subsystem
+        self._own_state = state_dir is None
+        self.state_dir = os.path.abspath(state_dir) if state_dir else \
+            tempfile.mkdtemp(prefix="game-cluster-state-")
+        self.ports = []
+        self.proc = None
+        self._lines = None
+        self._lock = threading.Lock()
+        _servers.append(self)
+
+    # ---- lifecycle ------------------------------------------------------
+    def launch(self, timeout=120):
+        """Starts the launcher and waits for every node's READY line."""
+        if self.proc is not None and self.proc.poll() is None:
+            raise HarnessError("cluster already running")
+        cmd = [sys.executable, cluster_launcher_path(), "--ebin", server_ebin(),
+               "--state", self.state_dir, "--nodes", str(self.nodes)]
+        if self.fault:
+            cmd += ["--fault", self.fault]
+        if self.subsystem:
+            cmd += ["--subsystem", self.subsystem]
+        os.makedirs(self.state_dir, exist_ok=True)
+        self._stderr = open(os.path.join(self.state_dir, "launcher.stderr"), "ab")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self._stderr, start_new_session=True)
+        self._lines = queue.Queue()
+
+        def reader(stream, lines):
+            for raw in iter(stream.readline, b""):
+                lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
+            lines.put(None)
+
+        threading.Thread(target=reader, args=(self.proc.stdout, self._lines), daemon=True).start()
+        self.ports = [self._ready(timeout) for _ in range(self.nodes)]
+        return self
+
+    def _line(self, timeout):
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise HarnessError(f"the cluster launcher did not answer within {timeout}s\n"
+                               f"{self.stderr_text()}") from None
+        if line is None:
+            raise HarnessError(f"the cluster launcher exited\n{self.stderr_text()}")
+        return line
+
+    def _ready(self, timeout):
+        line = self._line(timeout)
+        if not line.startswith("READY "):
+            raise HarnessError(f"cluster launcher: {line}\n{self.stderr_text()}")
+        return int(line.split()[1])
+
+    def _command(self, text):
+        if self.proc is None or self.proc.poll() is not None:
+            raise HarnessError(f"the cluster is not running\n{self.stderr_text()}")
+        self.proc.stdin.write(text.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def kill(self, i):
+        """SIGKILL node i."""
+        self._simple(f"kill {int(i)}")
+
+    def stop(self, i):
+        """SIGTERM node i."""
+        self._simple(f"stop {int(i)}")
+
+    def start(self, i, timeout=120):
+        """Restarts node i on its port; returns once it serves (tables loaded)."""
+        with self._lock:
+            self._command(f"start {int(i)}")
+            self.ports[i] = self._ready(timeout)
+        return self.ports[i]
+
+    def _simple(self, cmd, timeout=60):
+        with self._lock:
+            self._command(cmd)
+            line = self._line(timeout)
+        if line != "OK":
+            raise HarnessError(f"cluster launcher, {cmd!r}: {line}")
+
+    def close(self):
+        """Stops every node and epmd; removes the state dir if the harness made it."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                try:
+                    self.proc.stdin.close()
+                    self.proc.wait(timeout=60)
+                except (OSError, subprocess.TimeoutExpired):
+                    self.proc.kill()
+                    self.proc.wait(timeout=30)
+            self.proc.stdout.close()
+            self._stderr.close()
+            self.proc = None
+        if self._own_state:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.launch()
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self):
+        return f"<Cluster nodes={self.nodes} ports={self.ports} state={self.state_dir}>"
+
+    # ---- addresses and keys ---------------------------------------------
+    @property
+    def addresses(self):
+        return [f"127.0.0.1:{p}" for p in self.ports]
+
+    @property
+    def host_key_path(self):
+        return os.path.join(self.state_dir, "host", "ssh_host_ed25519_key")
+
+    @property
+    def cookie_path(self):
+        return os.path.join(self.state_dir, "cookie")
+
+    def node_dir(self, i):
+        return os.path.join(self.state_dir, f"node{i + 1}")
+
+    @property
+    def host_key(self):
+        """'SHA256:...' of the one host key every node presents."""
+        return key_fingerprint(self.host_key_path + ".pub")
+
+    def host_public_key(self):
+        """'ssh-ed25519 AAAA...' of that host key."""
+        return public_key_line(self.host_key_path + ".pub")
+
+    def config_table(self, name):
+        """TOML text of [servers.NAME] naming every node and the pinned host key."""
+        addrs = ", ".join(f'"{a}"' for a in self.addresses)
+        sub = f'subsystem = "{self.subsystem}"\n' if self.subsystem else ""
+        return (f"[servers.{name}]\naddresses = [{addrs}]\nhost_key = \"{self.host_key}\"\n"
+                f"{sub}")
+
+    def stderr_text(self, i=None):
+        """The launcher's stderr, or node i's."""
+        path = os.path.join(self.state_dir, "launcher.stderr") if i is None else \
+            os.path.join(self.node_dir(i), "server.stderr")
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    # ---- database -------------------------------------------------------
+    def dump(self, i=None, timeout=60):
+        """The database as read on node i (default: the first running node):
+        a list of dicts, one per JSON line (see tests/server/README.md)."""
+        with self._lock:
+            self._command("dump" if i is None else f"dump {int(i)}")
+            lines = []
+            while True:
+                line = self._line(timeout)
+                if line.startswith("ERROR "):
+                    raise HarnessError(f"cluster launcher, dump: {line}")
+                if line == "END":
+                    break
+                lines.append(line)
+        # parsed only after END was read, so a bad line cannot leave the rest queued
+        return [json.loads(line) for line in lines]
+
+    @staticmethod
+    def _rows(dump, table, uuid):
+        return [d for d in dump if d["table"] == table and (uuid is None or d["uuid"] == uuid)]
+
+    def scores(self, uuid=None, i=None):
+        """[(uuid, value, stream_hex_or_None, seq_or_None)] in commit order."""
+        rows = sorted(self._rows(self.dump(i), "score", uuid), key=lambda d: d["time"])
+        return [(d["uuid"], d["value"], d["stream"], d["seq"]) for d in rows]
+
+    def names(self, uuid=None, i=None):
+        """[(uuid, name)]: the last name set, per uuid."""
+        return [(d["uuid"], d["name"]) for d in self._rows(self.dump(i), "name", uuid)]
+
+    def keys(self, uuid, i=None):
+        """[("type base64", label)] of the account's keys, in the order added."""
+        rows = self._rows(self.dump(i), "account", uuid)
+        return [(k["key"], k["label"]) for d in rows for k in d["keys"]]

@@ -33,7 +33,7 @@
 -behaviour(ssh_server_channel).
 
 -export([init/1, handle_msg/2, handle_ssh_msg/2, terminate/2]).
--export([parse_mode/1, spec/1]).
+-export([parse_mode/1, spec/1, take_waiting/5]).
 
 -define(GARBAGE, <<16#ff, 16#ff, 16#ff, 16#ff>>).
 %% A Response header claiming a 0x7fffffff byte (~2 GB) body, plus a few bytes.
@@ -51,6 +51,7 @@
           conn :: pid() | undefined,
           chan :: non_neg_integer() | undefined,
           prefix = [] :: iodata(),      % <<"conn-id\tuser\t">>
+          user = <<>> :: binary(),
           buf = <<>> :: binary(),
           handled = 0 :: non_neg_integer(), % requests logged (and answered)
           eof = false :: boolean(),
@@ -59,6 +60,7 @@
           broken = false :: false | malformed | limit,
           %% collected, not yet flushed (lists in reverse order):
           pend_log = [] :: [iodata()],
+          pend_outcomes = [] :: [game_proto:outcome()],   % stored by mode cluster
           pend_replies = [] :: [binary()],
           queue = queue:new(),          % paced replies not yet sent
           timer = undefined,
@@ -97,16 +99,19 @@ with_count(Mode, N) ->
 %% on_eof:  close_quietly - close at once, no exit-status (original server)
 %%          close         - close after all replies, exit-status 0 first
 %%          ignore        - never close
+%% store:   log - requests.log only; mnesia - also committed to game_db
+%%          before the replies are sent (the cluster)
 %% limit:   after this many answered requests (infinity: never) ...
 %% at_limit: drop  - ... kill the TCP connection (no SSH close at all)
 %%           pause - ... stop reading and answering; never close
 spec(Mode) ->
-    Base = #{framing => stream, reply => normal, pace => 0,
+    Base = #{framing => stream, reply => normal, pace => 0, store => log,
              on_eof => close, limit => infinity, at_limit => drop},
     maps:merge(Base, overrides(Mode)).
 
 overrides(seed)      -> #{framing => message, reply => none, on_eof => close_quietly};
 overrides(ack)       -> #{};
+overrides(cluster)   -> #{store => mnesia};
 overrides(silent)    -> #{reply => none, on_eof => ignore};
 overrides(stall)     -> #{framing => none, reply => none, on_eof => ignore};
 overrides(slow)      -> #{pace => 500};
@@ -130,13 +135,13 @@ init([Mode, StateDir]) ->
 handle_msg({ssh_channel_up, Chan, Conn}, St0) ->
     St = St0#st{conn = Conn, chan = Chan},
     case game_users:conn_info(Conn) of
-        {ok, Id, User, ok} ->
+        {ok, Id, User, ok, _Key} ->
             Prefix = iolist_to_binary([Id, $\t, User, $\t]),
             write_log(St, [event(connect, Prefix)]),
             game_server:info("channel ~b opened on connection ~s (~s)", [Chan, Id, User]),
             case St of
-                #st{spec = #{framing := none}} -> stall(St#st{prefix = Prefix});
-                _ -> {ok, St#st{prefix = Prefix}}
+                #st{spec = #{framing := none}} -> stall(St#st{prefix = Prefix, user = User});
+                _ -> {ok, St#st{prefix = Prefix, user = User}}
             end;
         Other ->
             game_server:info("refusing channel on unauthorised connection: ~0p", [Other]),
@@ -222,7 +227,7 @@ log_closed(St) ->
 data(_Data, #st{spec = #{framing := none}} = St) ->
     {ok, St};                                   % not reached: see stall/1
 data(Data, St0) ->
-    {Batch, Taken} = take_waiting(St0, [Data], 1, byte_size(Data), 0),
+    {Batch, Taken} = take_waiting({St0#st.conn, St0#st.chan}, [Data], 1, byte_size(Data), 0),
     St = flush(input(Batch, St0)),
     Taken > 0 andalso ssh_connection:adjust_window(St#st.conn, St#st.chan, Taken),
     case St#st.spec of
@@ -232,16 +237,17 @@ data(Data, St0) ->
 
 %% The data messages already waiting in the mailbox (oldest first), and
 %% the number of their bytes (the first message is not ours to adjust).
-take_waiting(#st{conn = Conn, chan = Chan} = St, Acc, N, Bytes, Taken)
+%% Also used by game_channel2.
+take_waiting({Conn, Chan} = Ch, Acc, N, Bytes, Taken)
   when N < ?BATCH_MSGS, Bytes < ?BATCH_BYTES ->
     receive
         {ssh_cm, Conn, {data, Chan, 0, D}} ->
             Size = byte_size(D),
-            take_waiting(St, [D | Acc], N + 1, Bytes + Size, Taken + Size)
+            take_waiting(Ch, [D | Acc], N + 1, Bytes + Size, Taken + Size)
     after 0 ->
             {lists:reverse(Acc), Taken}
     end;
-take_waiting(_St, Acc, _N, _Bytes, Taken) ->
+take_waiting(_Ch, Acc, _N, _Bytes, Taken) ->
     {lists:reverse(Acc), Taken}.
 
 input(_Batch, #st{broken = Broken} = St) when Broken =/= false ->
@@ -293,6 +299,7 @@ request_event(TLV) ->
 handled(Event, #st{pend_log = Log, pend_replies = Rs, handled = H, prefix = Prefix} = St) ->
     Replies = replies(Event, St),
     St1 = St#st{pend_log = [line(Event, Prefix) | Log],
+                pend_outcomes = [Event | St#st.pend_outcomes],
                 pend_replies = lists:reverse(Replies, Rs),
                 handled = H + 1},
     case Event of
@@ -328,10 +335,14 @@ replies(Event, #st{spec = #{reply := Kind}, handled = H}) ->
         {_, _} -> []
     end.
 
-%% Log lines first, then the replies.
-flush(#st{pend_log = Log, pend_replies = Rs} = St0) ->
+%% Log lines (and mode cluster's commit) first, then the replies.
+flush(#st{pend_log = Log, pend_replies = Rs, pend_outcomes = Os} = St0) ->
     write_log(St0, lists:reverse(Log)),
-    St = St0#st{pend_log = [], pend_replies = []},
+    case St0#st.spec of
+        #{store := mnesia} -> game_db:apply_v1(St0#st.user, lists:reverse(Os));
+        _ -> ok
+    end,
+    St = St0#st{pend_log = [], pend_replies = [], pend_outcomes = []},
     deliver(St, lists:reverse(Rs)).
 
 deliver(St, []) ->

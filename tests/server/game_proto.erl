@@ -5,6 +5,7 @@
 
 -export([frame/1,
          decode_request/1,
+         valid_request/1,
          classify/1,
          response/1,
          responses/0,
@@ -74,12 +75,20 @@ body(HdrLen, Len, Bin) ->
 %%--------------------------------------------------------------------
 decode_request(TLV) ->
     try 'Protocol':decode('Request', TLV) of
-        {ok, {setUsername, #{name := Name}} = Req} when is_binary(Name) -> {ok, Req};
-        {ok, {addScore, #{value := V}} = Req} when is_integer(V) -> {ok, Req};
+        {ok, Req} ->
+            case valid_request(Req) of
+                true -> {ok, Req};
+                false -> error
+            end;
         _ -> error
     catch
         _:_ -> error
     end.
+
+%% A decoded Request with the value types classify/1 expects.
+valid_request({setUsername, #{name := Name}}) -> is_binary(Name);
+valid_request({addScore, #{value := V}}) -> is_integer(V);
+valid_request(_) -> false.
 
 %%--------------------------------------------------------------------
 %% classify(Request) -> outcome()

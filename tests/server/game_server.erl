@@ -4,9 +4,19 @@
 %%%   erl -noinput -pa EBIN -run game_server main -extra --state DIR
 %%%       --mode MODE --port N --bind ADDR --subsystem NAME
 %%% Prints "READY <port>" on stdout once listening and runs until killed.
+%%%
+%%% A node of the mnesia cluster (started by tests/server/game-cluster) has
+%%% also --node NAME --nodes N1,N2,... --cookie FILE --db DIR [--create]
+%%% [--host-dir DIR] [--fault F]: it starts distributed Erlang with the
+%%% cookie read from FILE (refused unless only its owner can read it),
+%%% starts or joins the database (game_db), and serves protocol 1 on
+%%% NAME (acknowledging, stored in mnesia) and protocol 2 on NAME-v2.
+%%% The line "dump" on its stdin prints the database as JSON lines,
+%%% then "END".
 -module(game_server).
 
 -export([main/0, main/1, info/2]).
+-include_lib("kernel/include/file.hrl").
 %% gen_event callbacks for erl_signal_server (fast exit on SIGTERM)
 -export([init/1, handle_event/2, handle_call/2, handle_info/2, terminate/2]).
 
@@ -44,6 +54,15 @@ parse(["--port", V | T], Acc) -> parse(T, Acc#{port => V});
 parse(["--bind", V | T], Acc) -> parse(T, Acc#{bind => V});
 parse(["--subsystem", V | T], Acc) -> parse(T, Acc#{subsystem => V});
 parse(["--exit-on-stdin-eof" | T], Acc) -> parse(T, Acc#{stdin_eof => true});
+parse(["--node", V | T], Acc) -> parse(T, Acc#{node => list_to_atom(V)});
+parse(["--nodes", V | T], Acc) ->
+    parse(T, Acc#{nodes => [list_to_atom(N) || N <- string:lexemes(V, ",")]});
+parse(["--cookie", V | T], Acc) -> parse(T, Acc#{cookie => V});
+parse(["--db", V | T], Acc) -> parse(T, Acc#{db => filename:absname(V)});
+parse(["--create" | T], Acc) -> parse(T, Acc#{create => true});
+parse(["--host-dir", V | T], Acc) -> parse(T, Acc#{host_dir => filename:absname(V)});
+parse(["--fault", V | T], Acc) -> parse(T, Acc#{fault => V});
+parse(["--seed-v1", V | T], Acc) -> parse(T, Acc#{seed_v1 => V});
 parse([Other | _], _) -> throw({usage, "unknown argument " ++ Other}).
 
 start(Opts) ->
@@ -61,21 +80,29 @@ start(Opts) ->
            end,
     Bind = loopback(maps:get(bind, Opts, "127.0.0.1")),
     Subsystem = maps:get(subsystem, Opts, "game"),
-    HostDir = filename:join(StateDir, "host"),
+    HostDir = maps:get(host_dir, Opts, filename:join(StateDir, "host")),
+    Fault = case game_channel2:parse_fault(maps:get(fault, Opts, "none")) of
+                error -> throw({usage, "bad --fault " ++ maps:get(fault, Opts)});
+                F -> F
+            end,
 
     %% SIGTERM: exit at once instead of OTP's orderly (and slow) init:stop().
     %% Nothing is lost: all files are written unbuffered.
     ok = gen_event:swap_handler(erl_signal_server, {erl_signal_handler, []}, {?MODULE, []}),
     maps:get(stdin_eof, Opts, false) andalso watch_stdin(),
+    Cluster = maps:is_key(node, Opts),
+    Cluster andalso start_cluster_node(Opts),
     {ok, _} = application:ensure_all_started(ssh),
     _ = game_proto:responses(),
-    {ok, _} = game_users:start(StateDir),
+    {ok, _} = game_users:start(StateDir, case Cluster of true -> mnesia; false -> file end),
 
     %% refuse: the daemon only offers a subsystem of another name, so the
     %% client's subsystem request fails.
-    Subsystems = case Mode of
-                     refuse -> [{Subsystem ++ "-refused", {game_channel, [ack, StateDir]}}];
-                     _ -> [{Subsystem, {game_channel, [Mode, StateDir]}}]
+    Subsystems = case {Cluster, Mode} of
+                     {true, _} -> [{Subsystem, {game_channel, [cluster, StateDir]}},
+                                   {Subsystem ++ "-v2", {game_channel2, [Fault]}}];
+                     {false, refuse} -> [{Subsystem ++ "-refused", {game_channel, [ack, StateDir]}}];
+                     {false, _} -> [{Subsystem, {game_channel, [Mode, StateDir]}}]
                  end,
     DaemonOpts =
         [{system_dir, HostDir},
@@ -97,6 +124,50 @@ start(Opts) ->
     info("listening on ~s port ~b, subsystem ~p, mode ~p, state ~s",
          [inet:ntoa(Bind), RealPort, Subsystem, Mode, StateDir]),
     RealPort.
+
+%% Distributed Erlang with the cluster's cookie, then the database. The
+%% launcher points HOME at the node's own directory, so the random cookie
+%% that net_kernel creates in $HOME before set_cookie is never the user's.
+start_cluster_node(#{node := Node} = Opts) ->
+    Cookie = read_cookie(maps:get(cookie, Opts, undefined)),
+    case net_kernel:start(Node, #{name_domain => longnames}) of
+        {ok, _} -> ok;
+        {error, E} -> error({distribution, Node, E})
+    end,
+    true = erlang:set_cookie(Cookie),
+    Db = case maps:find(db, Opts) of
+             {ok, D} -> D;
+             error -> throw({usage, "--db DIR is required with --node"})
+         end,
+    case maps:find(seed_v1, Opts) of
+        {ok, File} ->
+            {ok, Data} = file:consult(File),
+            ok = game_db:create_v1(Db, Data),
+            info("wrote a version-1 database to ~s", [Db]),
+            erlang:halt(0);
+        error ->
+            ok
+    end,
+    ok = game_db:start(#{dir => Db, nodes => maps:get(nodes, Opts, [Node]),
+                         create => maps:get(create, Opts, false)}),
+    info("node ~s: database up on ~0p", [Node, mnesia:system_info(running_db_nodes)]).
+
+read_cookie(undefined) ->
+    throw({usage, "--cookie FILE is required with --node"});
+read_cookie(File) ->
+    case file:read_file_info(File) of
+        {ok, #file_info{mode = Mode}} when Mode band 8#077 =/= 0 ->
+            throw({usage, io_lib:format("cookie file ~s is readable by others (mode ~.8b); "
+                                        "it must be 0400", [File, Mode band 8#777])});
+        {ok, _} ->
+            {ok, Bin} = file:read_file(File),
+            case string:trim(Bin) of
+                <<>> -> throw({usage, "cookie file " ++ File ++ " is empty"});
+                C -> binary_to_atom(C)
+            end;
+        {error, E} ->
+            throw({usage, io_lib:format("cannot read cookie file ~s: ~s", [File, file:format_error(E)])})
+    end.
 
 loopback(Str) ->
     case inet:parse_address(Str) of
@@ -127,7 +198,7 @@ failed(User, Peer, Reason) ->
 watch_stdin() ->
     Parent = self(),
     Pid = spawn(fun() ->
-                        Port = open_port({fd, 0, 2}, [in, eof, binary]),
+                        Port = open_port({fd, 0, 2}, [in, eof, binary, {line, 4096}]),
                         Parent ! {self(), watching},
                         stdin_loop(Port)
                 end),
@@ -135,6 +206,9 @@ watch_stdin() ->
 
 stdin_loop(Port) ->
     receive
+        {Port, {data, {eol, <<"dump">>}}} ->
+            io:put_chars([[L, $\n] || L <- game_db:dump()] ++ ["END\n"]),
+            stdin_loop(Port);
         {Port, {data, _}} -> stdin_loop(Port);
         {Port, eof} ->
             info("stdin closed, exiting", []),

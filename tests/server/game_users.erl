@@ -20,7 +20,7 @@
 -module(game_users).
 -behaviour(gen_server).
 
--export([start/1,
+-export([start/1, start/2,
          check_key/2,
          authenticated/2,
          conn_info/1,
@@ -29,16 +29,23 @@
 
 -define(USERS, game_users_tab).      % {User :: binary(), KeyLine :: binary()}
 -define(OFFERED, game_offered_tab).  % {{ConnPid, User}, Key}
--define(CONNS, game_conns_tab).      % {ConnPid, ConnId :: binary(), User, ok | denied}
+-define(CONNS, game_conns_tab).      % {ConnPid, ConnId :: binary(), User, ok | denied, KeyLine}
 
--record(st, {users_fd, log_fd, next = 1 :: pos_integer(), watched = #{} :: map()}).
+%% backend: file (STATE/users, one key per user) or mnesia (game_db, the
+%% cluster: several keys per user).
+-record(st, {backend = file :: file | mnesia, users_fd, log_fd, next = 1 :: pos_integer(),
+             watched = #{} :: map()}).
 
 %%====================================================================
 %% API
 %%====================================================================
 
 start(StateDir) ->
-    gen_server:start({local, ?MODULE}, ?MODULE, StateDir, []).
+    start(StateDir, file).
+
+start(StateDir, Backend) ->
+    persistent_term:put({?MODULE, backend}, Backend),
+    gen_server:start({local, ?MODULE}, ?MODULE, {StateDir, Backend}, []).
 
 %% Called from the key callback (in the connection process) for every key
 %% the client offers or signs with. Unknown user: accept any key and
@@ -50,16 +57,22 @@ check_key(Key, User0) ->
             false;
         true ->
             Line = canonical_key(Key),
-            case ets:lookup(?USERS, User) of
-                [{_, Line}] ->
-                    stash(User, Key),
-                    true;
-                [{_, _Other}] ->
-                    false;
+            case registered_keys(User) of
                 [] ->
                     stash(User, Key),
-                    true
+                    true;
+                Keys ->
+                    case lists:member(Line, Keys) of
+                        true -> stash(User, Key), true;
+                        false -> false
+                    end
             end
+    end.
+
+registered_keys(User) ->
+    case persistent_term:get({?MODULE, backend}) of
+        mnesia -> game_db:lookup_keys(User);
+        file -> [K || {_, K} <- ets:lookup(?USERS, User)]
     end.
 
 %% Called from the daemon's connectfun (in the connection process) after
@@ -67,10 +80,11 @@ check_key(Key, User0) ->
 authenticated(User0, ConnPid) ->
     gen_server:call(?MODULE, {authenticated, user_bin(User0), ConnPid}, infinity).
 
-%% {ok, ConnId, User, ok | denied} | undefined
+%% {ok, ConnId, User, ok | denied, KeyLine} | undefined; KeyLine is the
+%% key whose signature was verified.
 conn_info(ConnPid) ->
     case ets:lookup(?CONNS, ConnPid) of
-        [{_, Id, User, Status}] -> {ok, Id, User, Status};
+        [{_, Id, User, Status, Line}] -> {ok, Id, User, Status, Line};
         [] -> undefined
     end.
 
@@ -84,7 +98,7 @@ canonical_key(Key) ->
 %% gen_server
 %%====================================================================
 
-init(StateDir) ->
+init({StateDir, Backend}) ->
     ets:new(?USERS, [named_table, public, set, {read_concurrency, true}]),
     ets:new(?OFFERED, [named_table, public, set]),
     ets:new(?CONNS, [named_table, public, set, {read_concurrency, true}]),
@@ -92,7 +106,7 @@ init(StateDir) ->
     load_users(UsersFile),
     {ok, UFd} = file:open(UsersFile, [append, raw, binary]),
     {ok, LFd} = file:open(filename:join(StateDir, "requests.log"), [append, raw, binary]),
-    {ok, #st{users_fd = UFd, log_fd = LFd}}.
+    {ok, #st{backend = Backend, users_fd = UFd, log_fd = LFd}}.
 
 handle_call({authenticated, User, Pid}, _From, St0) ->
     Offered = case ets:lookup(?OFFERED, {Pid, User}) of
@@ -102,7 +116,11 @@ handle_call({authenticated, User, Pid}, _From, St0) ->
     ets:match_delete(?OFFERED, {{Pid, '_'}, '_'}),
     Status = register_if_new(User, Offered, St0),
     Id = iolist_to_binary([os:getpid(), $-, integer_to_list(St0#st.next)]),
-    ets:insert(?CONNS, {Pid, Id, User, Status}),
+    Line = case Offered of
+               undefined -> undefined;
+               _ -> canonical_key(Offered)
+           end,
+    ets:insert(?CONNS, {Pid, Id, User, Status, Line}),
     St = watch(Pid, St0#st{next = St0#st.next + 1}),
     {reply, {Status, Id}, St};
 handle_call(_Req, _From, St) ->
@@ -115,7 +133,7 @@ handle_cast(_Msg, St) ->
 
 handle_info({'DOWN', _Ref, process, Pid, _Reason}, St) ->
     case ets:lookup(?CONNS, Pid) of
-        [{_, Id, User, _}] ->
+        [{_, Id, User, _, _}] ->
             game_server:info("connection ~s (~s) ended", [Id, User]);
         [] ->
             ok
@@ -135,6 +153,12 @@ terminate(_Reason, _St) ->
 
 register_if_new(_User, undefined, _St) ->
     denied;
+register_if_new(User, Key, #st{backend = mnesia} = St) ->
+    case game_db:register(User, canonical_key(Key)) of
+        {ok, new} -> log_registered(User, Key, St), ok;
+        {ok, existing} -> ok;
+        denied -> denied
+    end;
 register_if_new(User, Key, St) ->
     Line = canonical_key(Key),
     case ets:lookup(?USERS, User) of
@@ -148,11 +172,14 @@ register_if_new(User, Key, St) ->
             ok = file:write(St#st.users_fd, [User, $\s, Line, $\n]),
             ok = file:datasync(St#st.users_fd),
             ets:insert(?USERS, {User, Line}),
-            Fp = ssh:hostkey_fingerprint(sha256, Key),
-            ok = file:write(St#st.log_fd, ["register\t", User, $\t, Fp, $\n]),
-            game_server:info("registered user ~s with key ~s", [User, Fp]),
+            log_registered(User, Key, St),
             ok
     end.
+
+log_registered(User, Key, St) ->
+    Fp = ssh:hostkey_fingerprint(sha256, Key),
+    ok = file:write(St#st.log_fd, ["register\t", User, $\t, Fp, $\n]),
+    game_server:info("registered user ~s with key ~s", [User, Fp]).
 
 stash(User, Key) ->
     Pid = self(),
