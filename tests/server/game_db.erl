@@ -23,7 +23,7 @@
 -export([start/1, create_v1/2]).
 -export([lookup_keys/1, register/2]).
 -export([apply_v1/2, opened/2, apply_v2/4]).
--export([dump/0]).
+-export([dump/1]).
 
 -define(VERSION, 2).
 -define(TABLES, [game_meta, account, key_owner, name, score, stream]).
@@ -367,27 +367,28 @@ commit(Fun) ->
 %% Dump: JSON lines (see tests/integration/harness.py, Cluster)
 %%====================================================================
 
-dump() ->
+%% Writes the database, as read in one transaction on this node, to File.
+dump(File) ->
     {atomic, Lines} =
         mnesia:transaction(
           fun() ->
-                  [json(#{table => <<"schema">>, version => version()})]
-                      ++ [json(#{table => <<"account">>, uuid => U,
-                                 keys => [#{key => K, label => L} || {K, L} <- Ks]})
+                  [json(O) || O <- [obj([{table, <<"schema">>}, {version, version()}])]
+                      ++ [obj([{table, <<"account">>}, {uuid, U},
+                               {keys, [obj([{key, K}, {label, L}]) || {K, L} <- Ks]}])
                           || #account{uuid = U, keys = Ks} <- all(account)]
-                      ++ [json(#{table => <<"name">>, uuid => U, name => N})
+                      ++ [obj([{table, <<"name">>}, {uuid, U}, {name, N}])
                           || #name{uuid = U, name = N} <- all(name)]
-                      ++ [json(#{table => <<"score">>, uuid => U, value => V, time => T,
-                                 stream => hex_or_null(St), seq => null_if_undefined(Seq)})
+                      ++ [obj([{table, <<"score">>}, {uuid, U}, {value, V}, {time, T},
+                               {stream, hex_or_null(St)}, {seq, null_if_undefined(Seq)}])
                           || #score{id = {U, T}, value = V, stream = St, seq = Seq}
                                  <- lists:keysort(#score.id, all(score))]
-                      ++ [json(#{table => <<"stream">>, uuid => U, stream => game_proto:hex(St),
-                                 last_seq => L,
-                                 rejected => maps:from_list([{integer_to_binary(K), R}
-                                                             || {K, R} <- maps:to_list(Rej)])})
-                          || #stream{id = {U, St}, last_seq = L, rejected = Rej} <- all(stream)]
+                      ++ [obj([{table, <<"stream">>}, {uuid, U}, {stream, game_proto:hex(St)},
+                               {last_seq, L},
+                               {rejected, obj([{integer_to_binary(K), R}
+                                               || {K, R} <- lists:sort(maps:to_list(Rej))])}])
+                          || #stream{id = {U, St}, last_seq = L, rejected = Rej} <- all(stream)]]
           end),
-    Lines.
+    ok = file:write_file(File, [[L, $\n] || L <- Lines]).
 
 all(T) ->
     mnesia:match_object(T, mnesia:table_info(T, wild_pattern), read).
@@ -404,14 +405,32 @@ json(false) -> <<"false">>;
 json(I) when is_integer(I) -> integer_to_binary(I);
 json(B) when is_binary(B) -> [$", escape(B), $"];
 json(A) when is_atom(A) -> json(atom_to_binary(A));
-json(L) when is_list(L) -> [$[, lists:join($,, [json(E) || E <- L]), $]];
-json(M) when is_map(M) ->
-    [${, lists:join($,, [[json(K), $:, json(V)] || {K, V} <- lists:sort(maps:to_list(M))]), $}].
+json({obj, Iodata}) -> Iodata;
+json(L) when is_list(L) -> [$[, lists:join($,, [json(E) || E <- L]), $]].
+
+%% A JSON object with its members in the given order; names are atoms or
+%% binaries that need no escaping.
+obj(Members) ->
+    {obj, [${, lists:join($,, [[$", name(K), $", $:, json(V)] || {K, V} <- Members]), $}]}.
+
+name(A) when is_atom(A) -> atom_to_binary(A);
+name(B) -> B.
 
 %% Pure ASCII out (stdout is a latin1 io device): names are valid UTF-8
 %% (validated before they are stored); everything not ASCII becomes \uXXXX
 %% (UTF-16, with surrogate pairs).
 escape(B) ->
+    case plain(B) of
+        true -> B;
+        false -> escape_chars(B)
+    end.
+
+%% Printable ASCII without quote or backslash: nothing to escape (uuids, keys, hex).
+plain(<<C, Rest/binary>>) when C >= 16#20, C =< 16#7e, C =/= $", C =/= $\\ -> plain(Rest);
+plain(<<>>) -> true;
+plain(_) -> false.
+
+escape_chars(B) ->
     Chars = case unicode:characters_to_list(B, utf8) of
                 L when is_list(L) -> L;
                 _ -> binary_to_list(B)          % not UTF-8: each byte as a code point

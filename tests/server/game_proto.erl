@@ -138,7 +138,4 @@ response(_Accepted) -> maps:get(accepted, responses()).
 
 %%--------------------------------------------------------------------
 hex(Bin) ->
-    << <<(hex_digit(N))>> || <<N:4>> <= Bin >>.
-
-hex_digit(N) when N < 10 -> $0 + N;
-hex_digit(N) -> $a + N - 10.
+    string:lowercase(binary:encode_hex(Bin)).

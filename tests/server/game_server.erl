@@ -11,8 +11,8 @@
 %%% cookie read from FILE (refused unless only its owner can read it),
 %%% starts or joins the database (game_db), and serves protocol 1 on
 %%% NAME (acknowledging, stored in mnesia) and protocol 2 on NAME-v2.
-%%% The line "dump" on its stdin prints the database as JSON lines,
-%%% then "END".
+%%% The line "dump FILE" on its stdin writes the database to FILE as JSON
+%%% lines, then prints "DUMPED".
 -module(game_server).
 
 -export([main/0, main/1, info/2]).
@@ -206,8 +206,9 @@ watch_stdin() ->
 
 stdin_loop(Port) ->
     receive
-        {Port, {data, {eol, <<"dump">>}}} ->
-            io:put_chars([[L, $\n] || L <- game_db:dump()] ++ ["END\n"]),
+        {Port, {data, {eol, <<"dump ", File/binary>>}}} ->
+            ok = game_db:dump(File),
+            io:put_chars("DUMPED\n"),
             stdin_loop(Port);
         {Port, {data, _}} -> stdin_loop(Port);
         {Port, eof} ->
