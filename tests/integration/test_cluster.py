@@ -334,6 +334,29 @@ class KillMidBatchSingleNode(KillMidBatch):
     nodes = 1
 
 
+class Failover(unittest.TestCase):
+    """The real client with the cluster's config table: a dead node is skipped, the player and
+    the scores are the cluster's; a whole cluster restarted from its state keeps everything."""
+
+    def test_client_fails_over_and_a_restarted_cluster_keeps_its_data(self):
+        state = tempfile.mkdtemp(prefix="game-cluster-restart-", dir=TMP)
+        with Cluster(nodes=2, state_dir=state) as c, Home() as home:
+            r = run_game(["--server", c.addresses[0], "--host-key", c.host_key, "score", "5"], home)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            u = Protocol2._uuid(home)
+            with open(home.config_path, "a", encoding="utf-8") as f:
+                f.write("\n" + c.config_table("arena"))
+            c.kill(0)
+            r = run_game(["--server", "arena", "score", "6"], home)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual([v for _, v, _, _ in c.scores(u, i=1)], [5, 6])
+            c.start(0)
+            self.assertEqual([v for _, v, _, _ in c.scores(u, i=0)], [5, 6])
+            before = c.dump(0)
+        with Cluster(nodes=2, state_dir=state) as c:
+            self.assertEqual(sorted(map(repr, c.dump(1))), sorted(map(repr, before)))
+
+
 class Faults(unittest.TestCase):
     """Each protocol 2 fault knob does what tests/server/README.md says."""
 
