@@ -9,8 +9,11 @@
 #include "text.h"
 
 extern "C" {
+#include <ClientMessage.h>
+#include <KeyInfo.h>
 #include <Request.h>
 #include <Response.h>
+#include <ServerMessage.h>
 #include <ber_tlv_length.h>
 #include <ber_tlv_tag.h>
 }
@@ -25,17 +28,70 @@ int append_to_string(const void* data, size_t size, void* out) {
   return 0;
 }
 
-void encode_pdu(Request_t& pdu, std::string& out) {
-  const asn_enc_rval_t rv = der_encode(&asn_DEF_Request, &pdu, append_to_string, &out);
-  // Encoding a well-formed Request_t cannot fail: the schema has no constraints to violate.
+void encode_pdu(asn_TYPE_descriptor_t& type, void* pdu, std::string& out) {
+  const asn_enc_rval_t rv = der_encode(&type, pdu, append_to_string, &out);
+  // Encoding a well-formed structure cannot fail: callers fill every field the schema has.
   if (rv.encoded < 0) std::abort();
 }
 
-struct ResponseDeleter {
-  void operator()(Response_t* r) const { ASN_STRUCT_FREE(asn_DEF_Response, r); }
-};
+// Points an OCTET_STRING (or UTF8String) at `bytes` without copying: der_encode only reads.
+void borrow(OCTET_STRING_t& string, std::string_view bytes) {
+  string.buf = reinterpret_cast<uint8_t*>(const_cast<char*>(bytes.data()));
+  string.size = static_cast<int>(bytes.size());
+}
 
-// A Response of at most ResponseReader::kMaxResponseSize bytes needs no more than 3 length
+void fill_request(const Request& request, Request_t& pdu) {
+  if (const auto* set = std::get_if<SetUsername>(&request)) {
+    pdu.present = Request_PR_setUsername;
+    borrow(pdu.choice.setUsername.name, set->name);
+  } else {
+    pdu.present = Request_PR_addScore;
+    pdu.choice.addScore.value = std::get<AddScore>(request).value;
+  }
+}
+
+void fill_account(const AccountRequest& request, AccountRequest_t& pdu) {
+  if (const auto* add = std::get_if<AddKey>(&request)) {
+    pdu.present = AccountRequest_PR_addKey;
+    borrow(pdu.choice.addKey.key, add->key);
+    borrow(pdu.choice.addKey.label, add->label);
+  } else if (const auto* remove = std::get_if<RemoveKey>(&request)) {
+    pdu.present = AccountRequest_PR_removeKey;
+    borrow(pdu.choice.removeKey.key, remove->key);
+  } else {
+    pdu.present = AccountRequest_PR_listKeys;
+  }
+}
+
+template <class T>
+struct AsnDeleter {
+  asn_TYPE_descriptor_t* type;
+  void operator()(T* value) const { ASN_STRUCT_FREE(*type, value); }
+};
+template <class T>
+using AsnPtr = std::unique_ptr<T, AsnDeleter<T>>;
+
+// Decodes one framed message; null if it does not decode to exactly `type`.
+template <class T>
+AsnPtr<T> decode_pdu(asn_TYPE_descriptor_t& type, std::string_view bytes) {
+  T* raw = nullptr;
+  const asn_dec_rval_t rv =
+      ber_decode(nullptr, &type, reinterpret_cast<void**>(&raw), bytes.data(), bytes.size());
+  AsnPtr<T> decoded(raw, AsnDeleter<T>{&type});
+  if (rv.code != RC_OK || rv.consumed != bytes.size()) decoded.reset();
+  return decoded;
+}
+
+Error undecodable(const char* what, std::string_view bytes) {
+  return make_error(Exit::kProtocol, std::string("server sent a ") + what +
+                                         " that does not decode: " + text::to_hex(bytes.substr(0, 32)));
+}
+
+std::string string_of(const OCTET_STRING_t& s) {
+  return std::string(reinterpret_cast<const char*>(s.buf), s.size);
+}
+
+// A message of at most BerFramer::kMaxMessageSize bytes needs no more than 3 length
 // octets; 4 leave room for an encoder that pads with zeros. More are refused before asn1c's
 // ber_fetch_length sees them: it shifts the signed length before checking it for overflow
 // (undefined behaviour from 8 octets on, found by tests/fuzz/fuzz_response).
@@ -94,20 +150,35 @@ Result<Request> make_add_score(std::string_view decimal) {
 void encode(const Request& request, std::string& out) {
   Request_t pdu;
   std::memset(&pdu, 0, sizeof pdu);
-  if (const auto* set = std::get_if<SetUsername>(&request)) {
-    pdu.present = Request_PR_setUsername;
-    // The OCTET_STRING borrows the name's bytes: der_encode only reads them.
-    auto& name = pdu.choice.setUsername.name;
-    name.buf = reinterpret_cast<uint8_t*>(const_cast<char*>(set->name.data()));
-    name.size = static_cast<int>(set->name.size());
-  } else {
-    pdu.present = Request_PR_addScore;
-    pdu.choice.addScore.value = std::get<AddScore>(request).value;
-  }
-  encode_pdu(pdu, out);
+  fill_request(request, pdu);
+  encode_pdu(asn_DEF_Request, &pdu, out);
 }
 
-void ResponseReader::feed(const char* data, std::size_t size) {
+void encode_open(const StreamId& stream, std::string& out) {
+  ClientMessage_t pdu;
+  std::memset(&pdu, 0, sizeof pdu);
+  pdu.present = ClientMessage_PR_open;
+  borrow(pdu.choice.open.stream,
+         std::string_view(reinterpret_cast<const char*>(stream.data()), stream.size()));
+  encode_pdu(asn_DEF_ClientMessage, &pdu, out);
+}
+
+void encode_submission(std::uint64_t seq, const Submission& submission, std::string& out) {
+  ClientMessage_t pdu;
+  std::memset(&pdu, 0, sizeof pdu);
+  if (const auto* request = std::get_if<Request>(&submission)) {
+    pdu.present = ClientMessage_PR_submit;
+    pdu.choice.submit.seq = static_cast<long>(seq);
+    fill_request(*request, pdu.choice.submit.request);
+  } else {
+    pdu.present = ClientMessage_PR_account;
+    pdu.choice.account.seq = static_cast<long>(seq);
+    fill_account(std::get<AccountRequest>(submission), pdu.choice.account.request);
+  }
+  encode_pdu(asn_DEF_ClientMessage, &pdu, out);
+}
+
+void BerFramer::feed(const char* data, std::size_t size) {
   if (pos_ == buffer_.size()) {
     buffer_.clear();
     pos_ = 0;
@@ -118,66 +189,125 @@ void ResponseReader::feed(const char* data, std::size_t size) {
   buffer_.append(data, size);
 }
 
-Result<std::optional<Response>> ResponseReader::next() {
+Result<std::optional<std::string_view>> BerFramer::next(const char* what) {
+  using Frame = std::optional<std::string_view>;
   const char* p = buffer_.data() + pos_;
   const std::size_t available = buffer_.size() - pos_;
-  if (available == 0) return std::optional<Response>{};
+  if (available == 0) return Frame{};
 
   // Frame the outer TLV ourselves: ber_decode would happily wait for (and buffer) a 2 GB PDU.
   // Our schema has only low tag numbers, so a multi-byte tag is refused at once rather than
   // waited for.
   if ((static_cast<unsigned char>(*p) & 0x1f) == 0x1f) {
     return make_error(Exit::kProtocol,
-                      "server sent bytes that are not a Response: " +
+                      std::string("server sent bytes that are not a ") + what + ": " +
                           text::to_hex(std::string_view(p, available < 16 ? available : 16)));
   }
   ber_tlv_tag_t tag;
   const ssize_t tag_len = ber_fetch_tag(p, available, &tag);
   if (tag_len < 0) return make_error(Exit::kProtocol, "server sent bytes that are not BER");
-  if (tag_len == 0) return std::optional<Response>{};
+  if (tag_len == 0) return Frame{};
   if (available > static_cast<std::size_t>(tag_len) && (static_cast<unsigned char>(p[tag_len]) & 0x80) != 0 &&
       (static_cast<unsigned char>(p[tag_len]) & 0x7f) > kMaxLengthOctets) {
     return make_error(Exit::kProtocol, "server sent a BER length of " +
                                            std::to_string(static_cast<unsigned char>(p[tag_len]) & 0x7f) +
-                                           " octets; responses are limited to " +
-                                           std::to_string(kMaxResponseSize) + " bytes");
+                                           " octets; messages are limited to " +
+                                           std::to_string(kMaxMessageSize) + " bytes");
   }
   ber_tlv_len_t length = 0;
   const ssize_t len_len = ber_fetch_length(BER_TLV_CONSTRUCTED(p), p + tag_len, available - tag_len, &length);
   if (len_len < 0) return make_error(Exit::kProtocol, "server sent a BER length that is invalid");
-  if (len_len == 0) return std::optional<Response>{};
+  if (len_len == 0) return Frame{};
   if (length < 0) {
-    return make_error(Exit::kProtocol, "server sent a response with an indefinite length");
+    return make_error(Exit::kProtocol, std::string("server sent a ") + what + " with an indefinite length");
   }
   const std::size_t header = static_cast<std::size_t>(tag_len + len_len);
-  if (static_cast<std::size_t>(length) > kMaxResponseSize - header) {
-    return make_error(Exit::kProtocol, "server sent a response of " + std::to_string(length) +
-                                           " bytes; responses are limited to " +
-                                           std::to_string(kMaxResponseSize) + " bytes");
+  if (static_cast<std::size_t>(length) > kMaxMessageSize - header) {
+    return make_error(Exit::kProtocol, std::string("server sent a ") + what + " of " +
+                                           std::to_string(length) + " bytes; messages are limited to " +
+                                           std::to_string(kMaxMessageSize) + " bytes");
   }
   const std::size_t total = header + static_cast<std::size_t>(length);
-  if (available < total) return std::optional<Response>{};
+  if (available < total) return Frame{};
 
+  const std::string_view frame(p, total);
   if (!inner_headers_ok(reinterpret_cast<const unsigned char*>(p) + header, total - header, 1)) {
-    return make_error(Exit::kProtocol, "server sent a response that does not decode: " +
-                                           text::to_hex(std::string_view(p, total < 32 ? total : 32)));
-  }
-  Response_t* raw = nullptr;
-  const asn_dec_rval_t rv = ber_decode(nullptr, &asn_DEF_Response, reinterpret_cast<void**>(&raw), p, total);
-  std::unique_ptr<Response_t, ResponseDeleter> decoded(raw);
-  if (rv.code != RC_OK || rv.consumed != total) {
-    return make_error(Exit::kProtocol, "server sent a response that does not decode: " +
-                                           text::to_hex(std::string_view(p, total < 32 ? total : 32)));
+    return undecodable(what, frame);
   }
   pos_ += total;
+  return Frame{frame};
+}
+
+Result<std::optional<Response>> ResponseReader::next() {
+  auto frame = framer_.next("response");
+  if (!frame) return std::move(frame).error();
+  if (!*frame) return std::optional<Response>{};
+  const auto decoded = decode_pdu<Response_t>(asn_DEF_Response, **frame);
+  if (!decoded) return undecodable("response", **frame);
   Response response{decoded->present == Response_PR_accepted, {}};
   if (decoded->present == Response_PR_rejected) {
-    const auto& reason = decoded->choice.rejected.reason;
-    response.reason.assign(reinterpret_cast<const char*>(reason.buf), reason.size);
+    response.reason = string_of(decoded->choice.rejected.reason);
   } else if (decoded->present != Response_PR_accepted) {
     return make_error(Exit::kProtocol, "server sent a response of an unknown kind");
   }
   return std::optional<Response>{std::move(response)};
+}
+
+namespace {
+
+Result<ResultMessage> result_of(const ServerMessage_t::ServerMessage_u::ServerMessage__result& in) {
+  ResultMessage out;
+  if (in.seq <= 0) {
+    return make_error(Exit::kProtocol, "server sent a result for seq " + std::to_string(in.seq) +
+                                           ", which is not a positive number");
+  }
+  out.seq = static_cast<std::uint64_t>(in.seq);
+  switch (in.outcome.present) {
+    case Outcome_PR_accepted:
+      out.kind = ResultMessage::Kind::kAccepted;
+      break;
+    case Outcome_PR_rejected:
+      out.kind = ResultMessage::Kind::kRejected;
+      out.reason = string_of(in.outcome.choice.rejected.reason);
+      break;
+    case Outcome_PR_duplicate:
+      out.kind = ResultMessage::Kind::kDuplicate;
+      break;
+    case Outcome_PR_keys:
+      out.kind = ResultMessage::Kind::kKeys;
+      for (int i = 0; i < in.outcome.choice.keys.list.count; ++i) {
+        const KeyInfo_t& key = *in.outcome.choice.keys.list.array[i];
+        out.keys.push_back({string_of(key.key), string_of(key.label), key.current != 0});
+      }
+      break;
+    default:
+      return make_error(Exit::kProtocol, "server sent a result of an unknown kind");
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::optional<ServerMessage>> ServerMessageReader::next() {
+  constexpr const char* kWhat = "server message";
+  auto frame = framer_.next(kWhat);
+  if (!frame) return std::move(frame).error();
+  if (!*frame) return std::optional<ServerMessage>{};
+  const auto decoded = decode_pdu<ServerMessage_t>(asn_DEF_ServerMessage, **frame);
+  if (!decoded) return undecodable(kWhat, **frame);
+  if (decoded->present == ServerMessage_PR_opened) {
+    const long last = decoded->choice.opened.lastSeq;
+    if (last < 0) {
+      return make_error(Exit::kProtocol, "server sent opened with lastSeq " + std::to_string(last));
+    }
+    return std::optional<ServerMessage>{Opened{static_cast<std::uint64_t>(last)}};
+  }
+  if (decoded->present != ServerMessage_PR_result) {
+    return make_error(Exit::kProtocol, "server sent a server message of an unknown kind");
+  }
+  auto result = result_of(decoded->choice.result);
+  if (!result) return std::move(result).error();
+  return std::optional<ServerMessage>{std::move(*result)};
 }
 
 }  // namespace game::protocol

@@ -1,12 +1,13 @@
-// Fuzz target: game::protocol::ResponseReader, which frames and decodes the server's byte stream
-// (untrusted; it may arrive split or coalesced anywhere).
+// Fuzz target: game::protocol::ResponseReader and ServerMessageReader, which frame and decode the
+// server's byte stream in protocol 1 and 2 (untrusted; it may arrive split or coalesced anywhere).
 //
 // The input is the stream. It is fed three ways: all at once, one byte at a time, and in chunks
 // of 1 to 64 bytes chosen by a generator seeded from the input. After each feed the reader is
 // drained like the session does (next() until "need more" or an error; an error ends the
 // stream). All three must agree: the same Responses, the same kind of error (or none) after the
 // same number of Responses, and the same "partial PDU buffered" state at the end. The error
-// message itself may differ, since it quotes the bytes available when the error was seen.
+// message itself may differ, since it quotes the bytes available when the error was seen. Both
+// readers get every input.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -19,8 +20,20 @@
 
 namespace {
 
+// One decoded message, as comparable text.
+std::string text_of(const game::protocol::Response& r) { return (r.accepted ? "a" : "r") + r.reason; }
+std::string text_of(const game::protocol::ServerMessage& m) {
+  if (const auto* opened = std::get_if<game::protocol::Opened>(&m))
+    return "o" + std::to_string(opened->last_seq);
+  const auto& result = std::get<game::protocol::ResultMessage>(m);
+  std::string out =
+      "r" + std::to_string(result.seq) + ":" + std::to_string(static_cast<int>(result.kind)) + result.reason;
+  for (const auto& key : result.keys) out += "|" + key.key + "|" + key.label + (key.current ? "1" : "0");
+  return out;
+}
+
 struct Outcome {
-  std::vector<game::protocol::Response> responses;
+  std::vector<std::string> responses;
   bool failed = false;
   game::Exit error = game::Exit::kOk;
   bool empty = true;
@@ -34,9 +47,9 @@ void check(bool ok, const char* what) {
 }
 
 // Feeds `stream` in the chunks `next_size` returns and drains the reader after each.
-template <class NextSize>
+template <class Reader, class NextSize>
 Outcome run(const std::string& stream, NextSize next_size) {
-  game::protocol::ResponseReader reader;
+  Reader reader;
   Outcome out;
   for (std::size_t at = 0; at < stream.size() && !out.failed;) {
     const std::size_t n = std::min(next_size(), stream.size() - at);
@@ -51,10 +64,9 @@ Outcome run(const std::string& stream, NextSize next_size) {
         break;
       }
       if (!*next) break;
-      const auto& response = **next;
-      check(response.reason.size() < game::protocol::ResponseReader::kMaxResponseSize,
-            "a reason longer than the response size limit");
-      out.responses.push_back(response);
+      out.responses.push_back(text_of(**next));
+      check(out.responses.back().size() < 2 * game::protocol::BerFramer::kMaxMessageSize,
+            "a message larger than the size limit");
     }
   }
   out.empty = reader.empty();
@@ -64,32 +76,31 @@ Outcome run(const std::string& stream, NextSize next_size) {
 bool same(const Outcome& a, const Outcome& b) {
   if (a.failed != b.failed || a.error != b.error || a.responses.size() != b.responses.size()) return false;
   if (!a.failed && a.empty != b.empty) return false;
-  for (std::size_t i = 0; i < a.responses.size(); ++i) {
-    if (a.responses[i].accepted != b.responses[i].accepted ||
-        a.responses[i].reason != b.responses[i].reason) {
-      return false;
-    }
-  }
-  return true;
+  return a.responses == b.responses;
+}
+
+template <class Reader>
+void check_reader(const std::string& stream) {
+  const Outcome whole = run<Reader>(stream, [&] { return stream.size(); });
+  if (whole.failed) check(whole.error == game::Exit::kProtocol, "an error that is not a protocol error");
+
+  const Outcome bytes = run<Reader>(stream, [] { return std::size_t{1}; });
+  check(same(whole, bytes), "fed byte by byte, the stream decodes differently than fed at once");
+
+  std::uint32_t state = 2166136261u;
+  for (const std::uint8_t b : stream) state = (state ^ b) * 16777619u;
+  const Outcome chunks = run<Reader>(stream, [&] {
+    state = state * 1103515245u + 12345u;
+    return std::size_t{1} + (state >> 16) % 64;
+  });
+  check(same(whole, chunks), "fed in random chunks, the stream decodes differently than fed at once");
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string stream(reinterpret_cast<const char*>(data), size);
-
-  const Outcome whole = run(stream, [&] { return stream.size(); });
-  if (whole.failed) check(whole.error == game::Exit::kProtocol, "an error that is not a protocol error");
-
-  const Outcome bytes = run(stream, [] { return std::size_t{1}; });
-  check(same(whole, bytes), "fed byte by byte, the stream decodes differently than fed at once");
-
-  std::uint32_t state = 2166136261u;
-  for (const std::uint8_t b : stream) state = (state ^ b) * 16777619u;
-  const Outcome chunks = run(stream, [&] {
-    state = state * 1103515245u + 12345u;
-    return std::size_t{1} + (state >> 16) % 64;
-  });
-  check(same(whole, chunks), "fed in random chunks, the stream decodes differently than fed at once");
+  check_reader<game::protocol::ResponseReader>(stream);
+  check_reader<game::protocol::ServerMessageReader>(stream);
   return 0;
 }
