@@ -203,7 +203,7 @@ Result<Exit> run_whoami(const GlobalOptions& options) {
   const std::string& path = account->config.path;
   const Identity& id = account->identity;
   std::printf("uuid:        %s\nfingerprint: %s\npublic key:  %s\nconfig:      %s\nkey:         %s\n",
-              id.uuid.c_str(), id.fingerprint.c_str(), id.public_line.c_str(), path.c_str(),
+              id.uuid.c_str(), id.fingerprint().c_str(), id.public_line.c_str(), path.c_str(),
               id.key_path.c_str());
   for (const ServerConfig& server : account->config.servers) {
     const bool is_default = server.name == account->config.default_server;
@@ -295,7 +295,7 @@ Result<Exit> run_init(const GlobalOptions& options, const std::string& adopt_key
   auto account = init_account(*path, adopt_key, trace);
   if (!account) return std::move(account).error();
   std::printf("created identity %s in %s\nkey: %s (%s)\n", account->identity.uuid.c_str(), path->c_str(),
-              account->identity.key_path.c_str(), account->identity.fingerprint.c_str());
+              account->identity.key_path.c_str(), account->identity.fingerprint().c_str());
   return Exit::kOk;
 }
 

@@ -152,17 +152,6 @@ std::string public_blob(const std::string& base64) {
   return blob;
 }
 
-Result<std::string> fingerprint(ssh_key key) {
-  unsigned char* raw_hash = nullptr;
-  size_t len = 0;
-  if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &raw_hash, &len) != 0) {
-    return make_error(Exit::kConfig, "cannot hash the public key");
-  }
-  const std::unique_ptr<unsigned char, SshHashFree> hash(raw_hash);
-  const SshChars text(ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash.get(), len));
-  return std::string(text.get());
-}
-
 // The public half: from KEY.pub when present (no passphrase needed), else from the key itself.
 Result<SshKey> load_public(const std::string& key_path) {
   const std::string pub_path = key_path + ".pub";
@@ -186,9 +175,6 @@ Result<Identity> describe(const std::string& uuid, const std::string& key_path, 
   auto base64 = public_base64(public_key.get());
   if (!base64) return std::move(base64).error();
   identity.public_line = key_type_name(public_key.get()) + " " + *base64 + " game:" + uuid;
-  auto print = fingerprint(public_key.get());
-  if (!print) return std::move(print).error();
-  identity.fingerprint = std::move(*print);
   identity.public_key = std::move(public_key);
   return identity;
 }
@@ -267,11 +253,22 @@ Result<Account> load_account(const std::string& path, const std::string& home, T
   if (!config) return std::move(config).error();
   auto identity = load_identity(*config, home);
   if (!identity) return std::move(identity).error();
-  trace.step("loaded identity " + identity->uuid + " (" + identity->fingerprint + ")");
+  if (trace.enabled()) trace.step("loaded identity " + identity->uuid + " (" + identity->fingerprint() + ")");
   return Account{std::move(*config), std::move(*identity)};
 }
 
 }  // namespace
+
+// libssh hashes every key it could load; "SHA256:?" would mean it ran out of memory.
+std::string Identity::fingerprint() const {
+  unsigned char* raw_hash = nullptr;
+  size_t len = 0;
+  if (ssh_get_publickey_hash(public_key.get(), SSH_PUBLICKEY_HASH_SHA256, &raw_hash, &len) != 0)
+    return "SHA256:?";
+  const std::unique_ptr<unsigned char, SshHashFree> hash(raw_hash);
+  const SshChars text(ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash.get(), len));
+  return text ? std::string(text.get()) : "SHA256:?";
+}
 
 Status Identity::unlock() {
   if (private_key || agent) return {};

@@ -19,7 +19,11 @@ struct Identity {
   std::string key_path;  // expanded
   SshKey public_key;
   std::string public_line;  // "ssh-ed25519 AAAA... game:<uuid>"
-  std::string fingerprint;  // "SHA256:..."
+
+  // "SHA256:...", as ssh-keygen -lf prints it. Computed when shown, not when loaded: the first
+  // SHA-256 of a process is dear in OpenSSL 3 (docs/PERFORMANCE.md), and most commands never
+  // show it.
+  std::string fingerprint() const;
 
   // How to sign, set by unlock(): the ssh-agent if it holds the key, else the private key
   // (asking for its passphrase on the terminal when it has one).
