@@ -7,7 +7,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <nlohmann/json.hpp>
 
 #include "text.h"
 
@@ -33,27 +32,6 @@ Result<std::string> unquote(std::string_view quoted) {
     out += c;
   }
   return out;
-}
-
-const char* outcome_name(Outcome outcome) {
-  switch (outcome) {
-    case Outcome::kAccepted:
-      return "accepted";
-    case Outcome::kRejected:
-      return "rejected";
-    case Outcome::kDelivered:
-      return "delivered";
-    case Outcome::kNotDelivered:
-      return "not_delivered";
-  }
-  return "unknown";
-}
-
-void print_json(const nlohmann::json& value) {
-  // Server text may be invalid UTF-8: replace rather than throw.
-  const std::string line = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  std::fwrite(line.data(), 1, line.size(), stdout);
-  std::fputc('\n', stdout);
 }
 
 }  // namespace
@@ -145,7 +123,7 @@ Status FileBatch::rewind() {
   return {};
 }
 
-Status FileBatch::validate() {
+Status FileBatch::validate(InvalidLines& sink) {
   GAME_TRY(rewind());
   std::uint64_t bad = 0;
   while (const auto line = reader_->next()) {
@@ -153,8 +131,7 @@ Status FileBatch::validate() {
     auto parsed = parse_batch_line(*line);
     if (!parsed) {
       ++bad;
-      std::fprintf(stderr, "%s:%llu: %s\n", name_.c_str(), static_cast<unsigned long long>(reader_->number()),
-                   parsed.error().message.c_str());
+      sink.on_invalid(reader_->number(), parsed.error().message);
     }
   }
   if (std::ferror(file_)) return make_error(Exit::kIoErr, "cannot read " + name_);
@@ -208,8 +185,7 @@ Result<RequestSource::Next> FollowBatch::next(Outgoing& out) {
       auto parsed = parse_batch_line(*line);
       if (!parsed) {
         ++invalid_;
-        std::fprintf(stderr, "stdin:%llu: %s (skipped)\n", static_cast<unsigned long long>(line_),
-                     parsed.error().message.c_str());
+        sink_.on_invalid(line_, parsed.error().message + " (skipped)");
         continue;
       }
       if (!*parsed) continue;
@@ -229,42 +205,6 @@ Result<RequestSource::Next> FollowBatch::next(Outgoing& out) {
     if (n == 0) eof_ = true;
     buf_.append(chunk, static_cast<std::size_t>(n));
   }
-}
-
-void BatchReport::on_outcome(std::uint64_t line, Outcome outcome, const std::string& reason) {
-  if (outcome == Outcome::kNotDelivered && !first_not_delivered_) first_not_delivered_ = line;
-  if (json_) {
-    nlohmann::json object = {{"line", line}, {"result", outcome_name(outcome)}};
-    if (outcome == Outcome::kRejected) object["reason"] = reason;
-    print_json(object);
-    return;
-  }
-  if (outcome == Outcome::kRejected) {
-    std::fprintf(stderr, "%s:%llu: rejected by the server: %s\n", name_.c_str(),
-                 static_cast<unsigned long long>(line), text::printable(reason).c_str());
-  }
-}
-
-void BatchReport::summary(const Tally& tally, std::uint64_t invalid, const Error* error) const {
-  if (json_) {
-    nlohmann::json object = {
-        {"sent", tally.sent},           {"accepted", tally.accepted},           {"rejected", tally.rejected},
-        {"delivered", tally.delivered}, {"not_delivered", tally.not_delivered}, {"invalid", invalid}};
-    object["first_unacknowledged_line"] =
-        first_not_delivered_ ? nlohmann::json(*first_not_delivered_) : nlohmann::json(nullptr);
-    if (error != nullptr) object["error"] = error->message;
-    print_json({{"summary", object}});
-    std::fflush(stdout);
-    return;
-  }
-  std::string text = std::to_string(tally.sent) + " sent, " + std::to_string(tally.accepted) + " accepted, " +
-                     std::to_string(tally.rejected) + " rejected";
-  if (tally.delivered > 0)
-    text += ", " + std::to_string(tally.delivered) + " delivered without acknowledgement";
-  if (tally.not_delivered > 0) text += ", " + std::to_string(tally.not_delivered) + " not acknowledged";
-  if (invalid > 0) text += ", " + std::to_string(invalid) + " invalid lines skipped";
-  std::printf("%s\n", text.c_str());
-  std::fflush(stdout);
 }
 
 }  // namespace game

@@ -23,6 +23,13 @@ namespace game {
 // message that does not include the location (the caller adds FILE:LINE).
 Result<std::optional<protocol::Request>> parse_batch_line(std::string_view line);
 
+// Told about each invalid input line as it is found; `what` does not include the location.
+class InvalidLines {
+ public:
+  virtual ~InvalidLines() = default;
+  virtual void on_invalid(std::uint64_t line, const std::string& what) = 0;
+};
+
 // Reads lines from a stdio stream without holding more than one line in memory.
 class LineReader {
  public:
@@ -49,8 +56,8 @@ class FileBatch : public RequestSource {
   static Result<std::unique_ptr<FileBatch>> open(const std::string& path, std::uint64_t from_line);
   ~FileBatch() override;
 
-  // Reports every invalid line as NAME:LINE: what (stderr). Error kDataErr if there were any.
-  Status validate();
+  // Reports every invalid line to `sink`. Error kDataErr if there were any.
+  Status validate(InvalidLines& sink);
   Result<Next> next(Outgoing& out) override;
   const std::string& name() const { return name_; }
 
@@ -65,10 +72,10 @@ class FileBatch : public RequestSource {
 };
 
 // Standard input read as lines arrive (--follow): each line is sent as soon as it is complete.
-// An invalid line is reported and skipped; the run goes on.
+// An invalid line is reported to `sink` and skipped; the run goes on.
 class FollowBatch : public RequestSource {
  public:
-  explicit FollowBatch(int fd) : fd_(fd) {}
+  FollowBatch(int fd, InvalidLines& sink) : fd_(fd), sink_(sink) {}
   Result<Next> next(Outgoing& out) override;
   int wait_fd() const override { return fd_; }
   std::uint64_t invalid_lines() const { return invalid_; }
@@ -77,26 +84,12 @@ class FollowBatch : public RequestSource {
   // Takes one complete line out of buf_ if there is one.
   std::optional<std::string> take_line();
   int fd_;
+  InvalidLines& sink_;
   std::string buf_;
   std::size_t scanned_ = 0;
   bool eof_ = false;
   std::uint64_t line_ = 0;
   std::uint64_t invalid_ = 0;
-};
-
-// Prints per-line results (rejections; or every result as JSON lines with --json) and the summary.
-class BatchReport : public Observer {
- public:
-  BatchReport(std::string name, bool json) : name_(std::move(name)), json_(json) {}
-  void on_outcome(std::uint64_t line, Outcome outcome, const std::string& reason) override;
-  // The summary line (or object); `error` is the session's error, if it failed.
-  void summary(const Tally& tally, std::uint64_t invalid, const Error* error) const;
-  std::optional<std::uint64_t> first_not_delivered() const { return first_not_delivered_; }
-
- private:
-  std::string name_;
-  bool json_;
-  std::optional<std::uint64_t> first_not_delivered_;
 };
 
 }  // namespace game

@@ -11,11 +11,13 @@
 #include <random>
 
 #include "batch.h"
+#include "batch_report.h"
 #include "fs.h"
 #include "hostkey.h"
 #include "identity.h"
 #include "protocol.h"
 #include "session.h"
+#include "signals.h"
 #include "text.h"
 #include "transport.h"
 #include "version.h"
@@ -109,14 +111,23 @@ Status authenticate(Connection& connection, Identity& identity, Trace& trace) {
   return {};
 }
 
+// Where a run went: what a printed resume command must name to reach the same place.
+struct Target {
+  std::string config_path;
+  std::string server;  // the config's server name, or HOST:PORT
+};
+
 // command line -> identity -> session: everything between the encoded requests and their outcomes.
+// `stop` is armed only once the session starts: until then nothing has been sent, and a signal
+// ends the client as it would any program.
 Status deliver(const GlobalOptions& options, RequestSource& source, Observer& observer, Trace& trace,
-               Tally& tally) {
+               Tally& tally, StopRequests& stop, Target& target) {
   auto account = account_for(options, trace);
   if (!account) return std::move(account).error();
   const std::string& path = account->config.path;
   auto server = select_server(account->config, options.server);
   if (!server) return std::move(server).error();
+  target = Target{path, server->name};
 
   auto connected = connect_any(*server, account->identity.uuid, timeout_of(options), trace);
   if (!connected) return std::move(connected).error();
@@ -132,6 +143,8 @@ Status deliver(const GlobalOptions& options, RequestSource& source, Observer& ob
   SessionOptions session;
   session.timeout = timeout_of(options);
   session.acks = server->acks;
+  session.stop = &stop;
+  GAME_TRY(stop.arm());
   return run_session(connection, *channel, source, observer, session, trace, tally);
 }
 
@@ -181,7 +194,14 @@ Result<Exit> run_one(const GlobalOptions& options, Result<protocol::Request> req
   OneRequest source(std::move(pdu));
   CommandReport report(trace);
   Tally tally;
-  GAME_TRY(deliver(options, source, report, trace, tally));
+  StopRequests stop;
+  Target target;
+  Status status = deliver(options, source, report, trace, tally, stop, target);
+  if (!status) {
+    Error error = std::move(status).error();
+    if (tally.not_delivered > 0) error.message += " (it may or may not have been recorded)";
+    return error;
+  }
   return tally.rejected > 0 ? Exit::kRejected : Exit::kOk;
 }
 
@@ -213,24 +233,52 @@ Result<Exit> run_whoami(const GlobalOptions& options) {
   return Exit::kOk;
 }
 
+namespace {
+
+// The command that continues an interrupted batch from `line`, for a shell: pasted as printed it
+// reaches the same server with the same config (both named explicitly, so that neither the
+// default server nor $GAME_CONFIG can change under it).
+std::string resume_command(const GlobalOptions& options, const Target& target, const std::string& file,
+                           std::uint64_t line) {
+  std::string command = "game --config " + text::shell_quote(target.config_path) + " --server " +
+                        text::shell_quote(target.server);
+  if (!options.host_key.empty()) command += " --host-key " + text::shell_quote(options.host_key);
+  if (options.timeout != GlobalOptions{}.timeout) {
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%g", options.timeout);
+    command += std::string(" --timeout ") + seconds;
+  }
+  command += " batch --from-line " + std::to_string(line);
+  // A file name starting with '-' would be read as an option.
+  command += (file.front() == '-' ? " -- " : " ") + text::shell_quote(file);
+  return command;
+}
+
+}  // namespace
+
 Result<Exit> run_batch(const GlobalOptions& options, const BatchOptions& batch) {
   GAME_TRY(check_options(options));
   if (batch.from_line < 1) return make_error(Exit::kUsage, "--from-line must be 1 or more");
   Trace trace(options.verbose);
   std::unique_ptr<RequestSource> source;
   std::string name = batch.file == "-" ? "stdin" : batch.file;
-  const FollowBatch* follow = nullptr;
+  StopRequests stop;
+  BatchReport report(name, batch.json, stop);
   if (batch.follow) {
     if (batch.file != "-")
       return make_error(Exit::kUsage, "--follow reads standard input: give no FILE or '-'");
     if (batch.from_line != 1) return make_error(Exit::kUsage, "--from-line does not apply to --follow");
-    auto owned = std::make_unique<FollowBatch>(STDIN_FILENO);
-    follow = owned.get();
+    auto owned = std::make_unique<FollowBatch>(STDIN_FILENO, report);
     source = std::move(owned);
   } else {
     auto file = FileBatch::open(batch.file, batch.from_line);
     if (!file) return std::move(file).error();
-    GAME_TRY((*file)->validate());
+    if (Status valid = (*file)->validate(report); !valid) {
+      // --json promises a summary record however the run ends; the text summary would only
+      // repeat the error.
+      if (batch.json) (void)report.summary(Tally{}, report.invalid_lines(), &valid.error(), "");
+      return std::move(valid).error();
+    }
     trace.step("validated " + name);
     source = std::move(*file);
   }
@@ -243,22 +291,29 @@ Result<Exit> run_batch(const GlobalOptions& options, const BatchOptions& batch) 
       if (*next == RequestSource::Next::kReady) std::printf("%s\n", text::to_hex(out.pdu).c_str());
     }
   }
-  BatchReport report(name, batch.json);
   Tally tally;
-  const Status status = deliver(options, *source, report, trace, tally);
-  const std::uint64_t invalid = follow ? follow->invalid_lines() : 0;
-  report.summary(tally, invalid, status ? nullptr : &status.error());
+  Target target;
+  const Status status = deliver(options, *source, report, trace, tally, stop, target);
+  const std::uint64_t invalid = report.invalid_lines();
+  const auto first = status ? std::nullopt : report.first_not_delivered();
+  std::string resume;
+  if (first && !batch.follow && batch.file != "-")
+    resume = resume_command(options, target, batch.file, *first);
+  const Status printed = report.summary(tally, invalid, status ? nullptr : &status.error(), resume);
   if (!status) {
     Error error = status.error();
-    if (const auto first = report.first_not_delivered()) {
+    if (first) {
       error.message += "; first unacknowledged line: " + name + ":" + std::to_string(*first);
-      if (!batch.follow) {
-        error.message += "; resume with: game batch --from-line " + std::to_string(*first) + " " +
-                         (batch.file == "-" ? "FILE" : batch.file);
+      if (!resume.empty()) {
+        error.message += "; resume with: " + resume;
+      } else if (!batch.follow) {
+        error.message += "; standard input cannot be resumed: send its lines from " + std::to_string(*first) +
+                         " on again (tail -n +" + std::to_string(*first) + ")";
       }
     }
     return error;
   }
+  if (!printed) return printed.error();
   if (tally.rejected > 0) return Exit::kRejected;
   return invalid > 0 ? Exit::kDataErr : Exit::kOk;
 }

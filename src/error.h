@@ -11,16 +11,19 @@ namespace game {
 // sysexits(3)-style exit codes; the README's exit-code table documents them for users.
 enum class Exit : int {
   kOk = 0,
-  kRejected = 1,      // the server answered, and rejected at least one request
-  kUsage = 64,        // bad command line
-  kDataErr = 65,      // bad input data: a batch line, an invalid name or score
-  kNoInput = 66,      // an input file cannot be opened
-  kUnavailable = 69,  // server unreachable, connection lost, subsystem refused
-  kIoErr = 74,        // a local file cannot be read or written
-  kTimeout = 75,      // the server did not answer in time
-  kProtocol = 76,     // the server sent bytes that are not our protocol
-  kNoPerm = 77,       // host key mismatch, authentication refused, unsafe file permissions
-  kConfig = 78,       // the config file or the identity it names is broken
+  kRejected = 1,       // the server answered, and rejected at least one request
+  kUsage = 64,         // bad command line
+  kDataErr = 65,       // bad input data: a batch line, an invalid name or score
+  kNoInput = 66,       // an input file cannot be opened
+  kUnavailable = 69,   // server unreachable, connection lost, subsystem refused
+  kIoErr = 74,         // a local file cannot be read or written
+  kTimeout = 75,       // the server did not answer in time
+  kProtocol = 76,      // the server sent bytes that are not our protocol
+  kNoPerm = 77,        // host key mismatch, authentication refused, unsafe file permissions
+  kConfig = 78,        // the config file or the identity it names is broken
+  kHangup = 129,       // stopped by SIGHUP (128 + signal number, as a shell reports it)
+  kInterrupted = 130,  // stopped by SIGINT (Ctrl-C)
+  kTerminated = 143,   // stopped by SIGTERM
 };
 
 struct Error {

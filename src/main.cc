@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "crypto_init.h"
+#include "signals.h"
 
 namespace {
 
@@ -18,6 +19,7 @@ int exit_code(const game::Result<game::Exit>& result) {
 // Only std::bad_alloc, or std::random_device failing (src/fs.cc, src/commands.cc), can escape:
 // every other failure is a Result, and CLI11's parse errors are caught below.
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  game::ignore_sigpipe();
   if (!game::init_crypto())
     return exit_code(game::make_error(game::Exit::kIoErr, "cannot initialise OpenSSL"));
   CLI::App app{"Plays on SSH-key game servers: your identity is a UUID and an SSH key in ~/.gameconfig.",
@@ -27,7 +29,8 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   app.footer(
       "Exit codes: 0 ok, 1 rejected by the server, 64 usage, 65 bad input data, 66 no input file,\n"
       "69 server unavailable, 74 local I/O error, 75 timeout, 76 protocol error,\n"
-      "77 permission denied (host key, authentication, file modes), 78 config error.");
+      "77 permission denied (host key, authentication, file modes), 78 config error,\n"
+      "129/130/143 stopped by SIGHUP/SIGINT/SIGTERM (after a summary of what the server confirmed).");
 
   game::GlobalOptions global;
   app.add_option("--server", global.server, "Server name from the config, or HOST[:PORT] ([IPv6]:PORT)");

@@ -40,6 +40,7 @@ class Pump {
   Status run() {
     Status status = stream();
     if (status) status = finish();
+    if (status && stop_requests() > 0) status = stopped();
     if (!status) fail_in_flight();
     return status;
   }
@@ -51,6 +52,8 @@ class Pump {
       auto open = read_responses();
       if (!open) return std::move(open).error();
       if (!*open) return closed_early();
+      GAME_TRY(check_stop());
+      if (stopping()) return {};
       auto wrote = write_ready();
       if (!wrote) return std::move(wrote).error();
       if (source_done_ && !have_next_) return {};
@@ -70,6 +73,7 @@ class Pump {
       auto open = read_responses();
       if (!open) return std::move(open).error();
       if (in_flight_.empty()) break;
+      GAME_TRY(check_stop());
       if (!acknowledging_ && !*open) {
         trace_.step("server closed the channel without acknowledging: delivered, not acknowledged");
         resolve_in_flight(Outcome::kDelivered);
@@ -87,7 +91,7 @@ class Pump {
         resolve_in_flight(Outcome::kDelivered);
         return {};
       }
-      auto until = deadline();
+      auto until = std::min(deadline(), stop_deadline_);
       if (!acknowledging_ && options_.acks == AckMode::kAuto) until = std::min(until, grace_end);
       GAME_TRY(wait(-1, until));
       if (Clock::now() >= deadline()) return timed_out();
@@ -107,6 +111,7 @@ class Pump {
     while (!channel_.remote_closed()) {
       GAME_TRY(channel_.process_incoming());
       if (channel_.remote_closed()) break;
+      GAME_TRY(check_stop());
       if (channel_.window() != window) {
         window = channel_.window();
         until = Clock::now() + options_.timeout;
@@ -116,7 +121,7 @@ class Pump {
                                               ": server did not answer the channel close (--timeout)" +
                                               pending_text());
       }
-      GAME_TRY(wait(-1, until));
+      GAME_TRY(wait(-1, std::min(until, stop_deadline_)));
     }
     trace_.step("channel closed");
     return {};
@@ -218,9 +223,47 @@ class Pump {
     return need_server ? last_progress_ + options_.timeout : Clock::time_point::max();
   }
 
+  // Stop requests so far (signals, closed output); 0 without a StopRequests.
+  int stop_requests() { return options_.stop != nullptr ? options_.stop->poll() : 0; }
+
+  // The first stop request: nothing more is sent; the request read but not written is named so
+  // that the report knows the first line the server has not seen. finish() then waits for the
+  // results in flight until stop_deadline_.
+  Status begin_stop() {
+    trace_.step(options_.stop->reason()->message + ": sending stopped");
+    stop_deadline_ = Clock::now() + std::min(options_.stop_wait, options_.timeout);
+    auto fetched = fetch();
+    if (!fetched) return std::move(fetched).error();
+    source_done_ = true;
+    if (have_next_) {
+      have_next_ = false;
+      observer_.on_outcome(next_.line, Outcome::kNotDelivered, {});
+    }
+    return {};
+  }
+
+  // At every step: the first stop request begins the stop; a second one, or the end of the short
+  // wait, ends the run now.
+  Status check_stop() {
+    const int requests = stop_requests();
+    if (requests == 0) return {};
+    if (!stopping()) GAME_TRY(begin_stop());
+    if (requests >= 2 || Clock::now() >= stop_deadline_) return stopped();
+    return {};
+  }
+
+  bool stopping() const { return stop_deadline_ != Clock::time_point::max(); }
+
+  Error stopped() const {
+    Error error = *options_.stop->reason();
+    error.message += pending_text();
+    return error;
+  }
+
   Status wait(int source_fd, Clock::time_point until) {
-    pollfd fds[2] = {{connection_.fd(), POLLIN, 0}, {source_fd, POLLIN, 0}};
-    const nfds_t count = source_fd >= 0 ? 2 : 1;
+    const int stop_fd = options_.stop != nullptr ? options_.stop->fd() : -1;
+    pollfd fds[3] = {{connection_.fd(), POLLIN, 0}, {stop_fd, POLLIN, 0}, {source_fd, POLLIN, 0}};
+    const nfds_t count = source_fd >= 0 ? 3 : 2;  // poll ignores the negative fd of no StopRequests
     int timeout_ms = -1;
     if (until != Clock::time_point::max()) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
@@ -287,6 +330,7 @@ class Pump {
   bool source_done_ = false;
   bool waiting_for_source_ = false;
   Clock::time_point last_progress_;
+  Clock::time_point stop_deadline_ = Clock::time_point::max();
 };
 
 }  // namespace

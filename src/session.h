@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "signals.h"
 #include "trace.h"
 #include "transport.h"
 
@@ -56,6 +57,11 @@ struct SessionOptions {
   // close before we close the channel ourselves (acks = "auto"); see docs/protocol.md.
   std::chrono::milliseconds ack_grace{2000};
   AckMode acks = AckMode::kAuto;
+  // Polled between steps: once a stop is requested nothing more is sent, and the results in
+  // flight get at most `stop_wait` (and never more than `timeout`); a second request ends the
+  // wait at once. Every request still unresolved then is reported kNotDelivered.
+  StopRequests* stop = nullptr;
+  std::chrono::milliseconds stop_wait{2000};
 };
 
 // Line numbers of requests in flight, in order; stored as runs so that a million consecutive

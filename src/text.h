@@ -12,6 +12,9 @@ std::string to_hex(std::string_view bytes);
 // and invalid UTF-8 become \xNN escapes, so a hostile server cannot inject escape sequences.
 std::string printable(std::string_view s);
 std::string_view trim(std::string_view s);
+// `s` as one word for a POSIX shell: unchanged when it has no special characters, else in single
+// quotes (a ' inside becomes '\''), so that a printed command works when pasted.
+std::string shell_quote(std::string_view s);
 
 }  // namespace game::text
 

@@ -165,7 +165,8 @@ class ConnectionDropped(Assertions):
             path = write_lines(home, "lines.txt", [f"score {i}" for i in range(1, 201)])
             r, elapsed = timed(play, server, home, "--timeout", TIMEOUT_S, "batch", "--json", path, timeout=HANG)
             self.assertFailedWith(r, UNAVAILABLE, "connection lost", f"first unacknowledged line: {path}:51",
-                                  f"resume with: game batch --from-line 51 {path}")
+                                  f"resume with: game --config {home.config_path} --server {endpoint(server)} "
+                                  f"--timeout {TIMEOUT_S} batch --from-line 51 {path}")
             self.assertEndedWithin(elapsed)
             objects = [json.loads(line) for line in r.stdout.splitlines()]
             results = [(o["line"], o["result"]) for o in objects if "line" in o]

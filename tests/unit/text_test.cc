@@ -46,3 +46,12 @@ TEST(Endpoint, ParsesHostsPortsAndIpv6) {
     EXPECT_FALSE(parse_endpoint(bad, 9022)) << bad;
   }
 }
+
+TEST(ShellQuote, PlainWordsStayAndEverythingElseIsSingleQuoted) {
+  EXPECT_EQ(text::shell_quote("/tmp/a-b_c.txt"), "/tmp/a-b_c.txt");
+  EXPECT_EQ(text::shell_quote("127.0.0.1:9022"), "127.0.0.1:9022");
+  EXPECT_EQ(text::shell_quote("my games/week 1.txt"), "'my games/week 1.txt'");
+  EXPECT_EQ(text::shell_quote("it's"), "'it'\\''s'");
+  EXPECT_EQ(text::shell_quote("$HOME;`x`"), "'$HOME;`x`'");
+  EXPECT_EQ(text::shell_quote(""), "''");
+}
