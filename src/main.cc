@@ -299,7 +299,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   app.footer(std::string(kExamples) + "\n" + kExitCodes);
 
   if (argc == 1) {  // like `git` alone: the usage, and a failure status for scripts
-    std::fputs(app.help("game").c_str(), stderr);
+    std::fputs(app.help().c_str(), stderr);
     return static_cast<int>(Exit::kUsage);
   }
   if (auto checked = check_words(app, argc, argv); !checked) return exit_code(checked.error());

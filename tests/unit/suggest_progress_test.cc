@@ -7,7 +7,8 @@ using namespace game;
 using namespace std::chrono_literals;
 
 namespace {
-const std::vector<std::string> kCommands = {"setname", "score", "whoami", "batch", "init", "trust", "identity"};
+const std::vector<std::string> kCommands = {"setname", "score", "whoami",  "batch",
+                                            "init",    "trust", "identity"};
 }
 
 TEST(Suggest, TypoOfACommandNamesIt) {
