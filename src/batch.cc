@@ -107,6 +107,8 @@ Result<std::unique_ptr<FileBatch>> FileBatch::open(const std::string& path, std:
       std::fclose(spool);
       return make_error(Exit::kIoErr, "cannot spool standard input to a temporary file");
     }
+    // A terminal's Ctrl-D ends one read(), not the terminal: reading on would wait for a second.
+    if (std::feof(stdin)) break;
   }
   if (std::ferror(stdin)) {
     std::fclose(spool);

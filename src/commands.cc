@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 
@@ -18,12 +19,25 @@
 #include "protocol.h"
 #include "session.h"
 #include "signals.h"
+#include "suggest.h"
 #include "text.h"
 #include "transport.h"
 #include "version.h"
 
 namespace game {
 namespace {
+
+// A bare word close to a configured server's name is taken for a typo of it, not for a host:
+// `--server arnea` says "did you mean arena?" instead of failing to resolve "arnea".
+Status check_server_typo(const Config& config, const std::string& name) {
+  if (name.find_first_of(".:[") != std::string::npos || name == "localhost") return {};
+  std::vector<std::string> names;
+  for (const ServerConfig& server : config.servers) names.push_back(server.name);
+  const std::string hint = did_you_mean(name, names);
+  if (hint.empty()) return {};
+  return make_error(Exit::kUsage, "no server '" + name + "' in " + config.path + hint +
+                                      " (for a host of that name, give " + name + ":PORT)");
+}
 
 Result<ServerConfig> select_server(const Config& config, const std::string& flag) {
   const std::string& name = flag.empty() ? config.default_server : flag;
@@ -34,6 +48,7 @@ Result<ServerConfig> select_server(const Config& config, const std::string& flag
                           config.path);
   }
   if (const ServerConfig* known = config.find_server(name)) return *known;
+  GAME_TRY(check_server_typo(config, name));
   auto endpoint = parse_endpoint(name, 9022);
   if (!endpoint) return std::move(endpoint).error();
   // HOST[:PORT] on the command line: remembered under its canonical host:port name.
@@ -168,6 +183,7 @@ class CommandReport : public Observer {
  public:
   explicit CommandReport(Trace& trace) : trace_(trace) {}
   void on_outcome(std::uint64_t, Outcome outcome, const std::string& reason) override {
+    outcome_ = outcome;
     if (outcome == Outcome::kRejected) {
       std::fprintf(stderr, "game: rejected by the server: %s\n", text::printable(reason).c_str());
     } else if (outcome == Outcome::kAccepted) {
@@ -176,12 +192,28 @@ class CommandReport : public Observer {
       trace_.step("delivered, not acknowledged (the server does not send acknowledgements)");
     }
   }
+  std::optional<Outcome> outcome() const { return outcome_; }
 
  private:
   Trace& trace_;
+  std::optional<Outcome> outcome_;
 };
 
-Result<Exit> run_one(const GlobalOptions& options, Result<protocol::Request> request) {
+// One short line for a player at a terminal: "score 789 accepted by arena". Scripts (stdout not
+// a terminal) and --quiet get nothing, as from git.
+void confirm_on_terminal(const GlobalOptions& options, const std::string& what, const std::string& server,
+                         std::optional<Outcome> outcome) {
+  if (options.quiet || !outcome || ::isatty(STDOUT_FILENO) != 1) return;
+  if (outcome == Outcome::kAccepted) {
+    std::printf("%s accepted by %s\n", what.c_str(), server.c_str());
+  } else if (outcome == Outcome::kDelivered) {
+    std::printf("%s sent to %s (it does not acknowledge)\n", what.c_str(), server.c_str());
+  }
+}
+
+// `what` names the request in the confirmation line ("score 789").
+Result<Exit> run_one(const GlobalOptions& options, Result<protocol::Request> request,
+                     const std::string& what) {
   GAME_TRY(check_options(options));
   if (!request) return make_error(Exit::kUsage, std::move(request).error().message);
   std::string pdu;
@@ -202,33 +234,89 @@ Result<Exit> run_one(const GlobalOptions& options, Result<protocol::Request> req
     if (tally.not_delivered > 0) error.message += " (it may or may not have been recorded)";
     return error;
   }
+  confirm_on_terminal(options, what, text::printable(target.server), report.outcome());
   return tally.rejected > 0 ? Exit::kRejected : Exit::kOk;
+}
+
+// Standard input on a terminal: a blank screen waiting for input looks hung, so say what it wants.
+void hint_if_terminal(const GlobalOptions& options, const char* hint) {
+  if (!options.quiet && ::isatty(STDIN_FILENO) == 1) std::fprintf(stderr, "game: %s\n", hint);
 }
 
 }  // namespace
 
 Result<Exit> run_setname(const GlobalOptions& options, const std::string& name) {
-  return run_one(options, protocol::make_set_username(name));
+  return run_one(options, protocol::make_set_username(name), "name " + text::printable(name));
 }
 
 Result<Exit> run_score(const GlobalOptions& options, const std::string& value) {
-  return run_one(options, protocol::make_add_score(value));
+  return run_one(options, protocol::make_add_score(value), "score " + text::printable(value));
 }
 
-Result<Exit> run_whoami(const GlobalOptions& options) {
-  GAME_TRY(check_options(options));
-  Trace trace(options.verbose);
-  auto account = account_for(options, trace);
-  if (!account) return std::move(account).error();
-  const std::string& path = account->config.path;
-  const Identity& id = account->identity;
+namespace {
+
+nlohmann::json server_json(const ServerConfig& server, bool is_default) {
+  nlohmann::json addresses = nlohmann::json::array();
+  for (const std::string& address : server.addresses) {
+    auto endpoint = parse_endpoint(address, server.port);
+    addresses.push_back(endpoint ? endpoint->display() : address);
+  }
+  nlohmann::json object = {{"name", server.name}, {"default", is_default}, {"addresses", addresses}};
+  object["host_key"] = server.host_key.empty() ? nlohmann::json(nullptr) : nlohmann::json(server.host_key);
+  object["host_keys"] = nlohmann::json::object();
+  for (const auto& [node, key] : server.node_keys) object["host_keys"][node] = key;
+  return object;
+}
+
+void print_whoami_json(const Account& account) {
+  const Identity& id = account.identity;
+  nlohmann::json servers = nlohmann::json::array();
+  for (const ServerConfig& server : account.config.servers) {
+    servers.push_back(server_json(server, server.name == account.config.default_server));
+  }
+  const nlohmann::json object = {{"uuid", id.uuid},
+                                 {"fingerprint", id.fingerprint()},
+                                 {"public_key", id.public_line},
+                                 {"config", account.config.path},
+                                 {"key", id.key_path},
+                                 {"servers", servers}};
+  std::printf("%s\n", object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+}
+
+void print_whoami_text(const Account& account) {
+  const Identity& id = account.identity;
   std::printf("uuid:        %s\nfingerprint: %s\npublic key:  %s\nconfig:      %s\nkey:         %s\n",
-              id.uuid.c_str(), id.fingerprint().c_str(), id.public_line.c_str(), path.c_str(),
+              id.uuid.c_str(), id.fingerprint().c_str(), id.public_line.c_str(), account.config.path.c_str(),
               id.key_path.c_str());
-  for (const ServerConfig& server : account->config.servers) {
-    const bool is_default = server.name == account->config.default_server;
+  for (const ServerConfig& server : account.config.servers) {
+    const bool is_default = server.name == account.config.default_server;
     std::printf("server:      %s%s %s\n", server.name.c_str(), is_default ? " (default)" : "",
                 server.host_key.empty() ? "(host key not yet known)" : server.host_key.c_str());
+  }
+}
+
+// An existing account: commands that only look (whoami, identity export) never create one.
+Result<Account> existing_account(const GlobalOptions& options, const std::string& purpose, Trace& trace) {
+  auto path = config_path(options.config);
+  if (!path) return std::move(path).error();
+  if (!fs::exists(*path)) {
+    return make_error(Exit::kConfig, "no identity yet: " + *path + " does not exist (" + purpose + ")");
+  }
+  return open_account(*path, trace);
+}
+
+}  // namespace
+
+Result<Exit> run_whoami(const GlobalOptions& options, bool json) {
+  GAME_TRY(check_options(options));
+  Trace trace(options.verbose);
+  auto account =
+      existing_account(options, "`game init` creates one, as does the first command sent to a server", trace);
+  if (!account) return std::move(account).error();
+  if (json) {
+    print_whoami_json(*account);
+  } else {
+    print_whoami_text(*account);
   }
   return Exit::kOk;
 }
@@ -264,6 +352,11 @@ Result<Exit> run_batch(const GlobalOptions& options, const BatchOptions& batch) 
   std::string name = batch.file == "-" ? "stdin" : batch.file;
   StopRequests stop;
   BatchReport report(name, batch.json, stop);
+  if (batch.file == "-" && !options.dry_run) {
+    hint_if_terminal(options, batch.follow ? "sending lines from the terminal as you type them; Ctrl-D ends"
+                                           : "reading batch lines from the terminal; Ctrl-D ends, then they "
+                                             "are sent (or give a FILE)");
+  }
   if (batch.follow) {
     if (batch.file != "-")
       return make_error(Exit::kUsage, "--follow reads standard input: give no FILE or '-'");
@@ -374,7 +467,12 @@ Result<Exit> run_trust(const GlobalOptions& options, const std::string& server_n
     return Exit::kOk;
   }
   if (!known.empty()) std::printf("it REPLACES the recorded key %s\n", known.c_str());
-  if (!yes) {
+  // --host-key is the fingerprint the player got out of band: pin exactly that one, unasked.
+  if (!options.host_key.empty() && options.host_key != *offered) {
+    return make_error(Exit::kNoPerm, "the server presents " + *offered + ", not the --host-key " +
+                                         options.host_key + "; nothing recorded");
+  }
+  if (!yes && options.host_key.empty()) {
     auto answer = confirm("Trust this host key?");
     if (!answer) return std::move(answer).error();
     if (!*answer) return make_error(Exit::kNoPerm, "host key not trusted; nothing recorded");
@@ -386,11 +484,7 @@ Result<Exit> run_trust(const GlobalOptions& options, const std::string& server_n
 
 Result<Exit> run_identity_export(const GlobalOptions& options, const std::string& output) {
   Trace trace(options.verbose);
-  auto path = config_path(options.config);
-  if (!path) return std::move(path).error();
-  if (!fs::exists(*path))
-    return make_error(Exit::kConfig, *path + " does not exist: there is no identity to export");
-  auto account = open_account(*path, trace);
+  auto account = existing_account(options, "there is nothing to export", trace);
   if (!account) return std::move(account).error();
   auto text = export_identity(*account);
   if (!text) return std::move(text).error();
@@ -404,6 +498,7 @@ Result<Exit> run_identity_import(const GlobalOptions& options, const std::string
   if (!path) return std::move(path).error();
   std::optional<std::string> text;
   if (input.empty() || input == "-") {
+    hint_if_terminal(options, "paste the exported identity, then press Ctrl-D (or give a FILE)");
     text = std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   } else {
     auto read = fs::read_file(input);

@@ -15,6 +15,7 @@ struct GlobalOptions {
   std::string host_key;  // --host-key SHA256:...
   double timeout = 10;   // --timeout SECONDS
   bool verbose = false;
+  bool quiet = false;  // -q: no progress line, confirmation or hint
   bool dry_run = false;
 };
 
@@ -27,7 +28,7 @@ struct BatchOptions {
 
 Result<Exit> run_setname(const GlobalOptions& options, const std::string& name);
 Result<Exit> run_score(const GlobalOptions& options, const std::string& value);
-Result<Exit> run_whoami(const GlobalOptions& options);
+Result<Exit> run_whoami(const GlobalOptions& options, bool json);
 Result<Exit> run_batch(const GlobalOptions& options, const BatchOptions& batch);
 Result<Exit> run_init(const GlobalOptions& options, const std::string& adopt_key);
 Result<Exit> run_trust(const GlobalOptions& options, const std::string& server, bool yes);

@@ -13,19 +13,52 @@ _game_servers()
     sed -n 's/^[[:space:]]*\[servers\.\("\{0,1\}\)\([^]"]*\)\1\][[:space:]]*\(#.*\)\{0,1\}$/\2/p' "$config" 2>/dev/null
 }
 
+# Bash splits words at ':' (it is in COMP_WORDBREAKS), so a server name 127.0.0.1:9022 arrives
+# as "127.0.0.1" ":" "9022". Joins those pieces again into line[] / at, as bash-completion's
+# _get_comp_words_by_ref -n : does (without needing bash-completion loaded).
+_game_join_colons()
+{
+    line=() at=0
+    local i
+    for ((i = 0; i < ${#COMP_WORDS[@]}; i++)); do
+        if ((i > 1)) && [[ ${COMP_WORDS[i]} == :* || ${COMP_WORDS[i - 1]} == *: ]]; then
+            line[${#line[@]} - 1]+=${COMP_WORDS[i]}
+        else
+            line+=("${COMP_WORDS[i]}")
+        fi
+        ((i == COMP_CWORD)) && at=$((${#line[@]} - 1))
+    done
+}
+
+# COMPREPLY = the server names that start with $cur. Bash replaces only the text after the last
+# colon of the word, so each reply loses what $cur holds up to there.
+_game_complete_server()
+{
+    local IFS=$'\n'
+    COMPREPLY=($(compgen -W "$(_game_servers)" -- "$cur"))
+    if [[ $cur == *:* && $COMP_WORDBREAKS == *:* ]]; then
+        local colon_prefix=${cur%"${cur##*:}"} i
+        for i in "${!COMPREPLY[@]}"; do
+            COMPREPLY[i]=${COMPREPLY[i]#"$colon_prefix"}
+        done
+    fi
+}
+
 _game()
 {
-    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local global_opts="-h --help --version --server --config --host-key --timeout -v --verbose --dry-run"
-    local commands="setname score whoami batch init trust identity"
+    local line at
+    _game_join_colons
+    local cur=${line[at]} prev=${line[at - 1]}
+    local global_opts="-h --help -V --version --server --config --host-key --timeout -v --verbose -q --quiet --dry-run"
+    local commands="help setname score whoami batch init trust identity"
     local with_value="--server --config --host-key --timeout --from-line --key -o --output"
     COMPREPLY=()
 
     # The subcommand path so far ("", "batch", "identity", "identity export", ...) and whether
     # a positional argument was given already.
     local path="" positional=0 i word
-    for ((i = 1; i < COMP_CWORD; i++)); do
-        word=${COMP_WORDS[i]}
+    for ((i = 1; i < at; i++)); do
+        word=${line[i]}
         if [[ " $with_value " == *" $word "* ]]; then
             ((i++))
             continue
@@ -47,8 +80,7 @@ _game()
     # The value of an option.
     case $prev in
         --server)
-            local IFS=$'\n'
-            COMPREPLY=($(compgen -W "$(_game_servers)" -- "$cur"))
+            _game_complete_server
             return 0
             ;;
         --config | --key | -o | --output)
@@ -65,7 +97,9 @@ _game()
     local opts words=""
     case $path in
         "") opts=$global_opts words=$commands ;;
-        setname | score | whoami) opts="-h --help" ;;
+        help) opts="-h --help" words=$commands ;;
+        setname | score) opts="-h --help" ;;
+        whoami) opts="-h --help --json" ;;
         batch) opts="-h --help --follow --json --from-line" ;;
         init) opts="-h --help --key" ;;
         trust) opts="-h --help -y --yes" ;;
@@ -91,8 +125,7 @@ _game()
                 compopt -o filenames 2>/dev/null
                 ;;
             trust)
-                local IFS=$'\n'
-                COMPREPLY=($(compgen -W "$(_game_servers)" -- "$cur"))
+                _game_complete_server
                 ;;
         esac
     fi

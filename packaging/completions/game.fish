@@ -44,15 +44,17 @@ complete -c game -f
 
 # Options of game itself: before the subcommand.
 complete -c game -n '__game_is ""' -s h -l help -d 'Print this help message and exit'
-complete -c game -n '__game_is ""' -l version -d 'Print the version (and of libssh, OpenSSL) and exit'
+complete -c game -n '__game_is ""' -s V -l version -d 'Print the version (and of libssh, OpenSSL) and exit'
 complete -c game -n '__game_is ""' -l server -x -a '(__game_servers)' -d 'Server name from the config, or HOST[:PORT]'
 complete -c game -n '__game_is ""' -l config -r -F -d 'Config file (default: $GAME_CONFIG, else ~/.gameconfig)'
 complete -c game -n '__game_is ""' -l host-key -x -d 'Require this host key fingerprint (SHA256:...)'
 complete -c game -n '__game_is ""' -l timeout -x -d 'Seconds to wait for the server at any step'
 complete -c game -n '__game_is ""' -s v -l verbose -d 'Print each step and its duration on stderr'
+complete -c game -n '__game_is ""' -s q -l quiet -d 'No progress line, confirmation or hint'
 complete -c game -n '__game_is ""' -l dry-run -d 'Print the BER bytes of the requests in hex; send nothing'
 
 # Subcommands.
+complete -c game -n '__game_is ""' -a help -d 'Show the help of game, or of a command'
 complete -c game -n '__game_is ""' -a setname -d 'Set your player name'
 complete -c game -n '__game_is ""' -a score -d 'Add a score (a whole number)'
 complete -c game -n '__game_is ""' -a whoami -d 'Show your UUID, key fingerprint, public key and paths'
@@ -61,9 +63,12 @@ complete -c game -n '__game_is ""' -a init -d 'Create your identity now'
 complete -c game -n '__game_is ""' -a trust -d "Show the server's host key fingerprint and pin it"
 complete -c game -n '__game_is ""' -a identity -d 'Back up or restore your identity'
 
-for command in setname score whoami batch init trust identity 'identity export' 'identity import'
+for command in help setname score whoami batch init trust identity 'identity export' 'identity import'
     complete -c game -n "__game_is $command" -s h -l help -d 'Print this help message and exit'
 end
+
+complete -c game -n '__game_is help' -a 'setname score whoami batch init trust identity'
+complete -c game -n '__game_is whoami' -l json -d 'Print one JSON object'
 
 complete -c game -n '__game_is batch' -F
 complete -c game -n '__game_is batch' -l follow -d 'Send stdin lines as they arrive'

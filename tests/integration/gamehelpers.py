@@ -1,8 +1,14 @@
 """Assertions shared by the integration tests: what a user would check about the client."""
 
+import fcntl
 import os
+import re
+import select
 import stat
+import struct
 import subprocess
+import termios
+import time
 import tomllib
 import unittest
 
@@ -79,3 +85,64 @@ class SharedServerTestCase(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.server.stop()
+
+
+class Terminal:
+    """A program on a new pseudo-terminal (os.openpty), as at a shell. stdin, stdout and stderr
+    are the terminal unless given (a file object or subprocess.PIPE), so a test can put only
+    stderr, say, on the terminal. `shown` is everything the terminal received so far."""
+
+    def __init__(self, argv, env, stdin=None, stdout=None, stderr=None, cols=200):
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, cols, 0, 0))
+        streams = [slave if s is None else s for s in (stdin, stdout, stderr)]
+        controlling = next((i for i, s in enumerate((stdin, stdout, stderr)) if s is None), None)
+
+        def make_controlling_terminal():
+            if controlling is not None:
+                fcntl.ioctl(controlling, termios.TIOCSCTTY, 0)
+
+        self.proc = subprocess.Popen(argv, env=env, stdin=streams[0], stdout=streams[1], stderr=streams[2],
+                                     start_new_session=True, preexec_fn=make_controlling_terminal)
+        os.close(slave)
+        self.master = master
+        self.shown = b""
+
+    def _read(self, timeout):
+        ready, _, _ = select.select([self.master], [], [], timeout)
+        if not ready:
+            return True
+        try:
+            chunk = os.read(self.master, 65536)
+        except OSError:  # EIO: every process holding the terminal has closed it
+            return False
+        self.shown += chunk
+        return bool(chunk)
+
+    def expect(self, pattern, timeout=30):
+        """Waits until what the terminal showed matches the regex `pattern` (bytes); returns the match."""
+        deadline = time.monotonic() + timeout
+        while True:
+            match = re.search(pattern, self.shown)
+            if match:
+                return match
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._read(min(remaining, 0.1)):
+                raise AssertionError(f"the terminal did not show {pattern!r} within {timeout}s:\n{self.shown!r}")
+
+    def send(self, data):
+        os.write(self.master, data)
+
+    def finish(self, timeout=60):
+        """Reads the terminal until the program exits; returns its exit code."""
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None:
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"{self.proc.args!r} did not exit within {timeout}s:\n{self.shown!r}")
+            self._read(0.05)
+        while select.select([self.master], [], [], 0)[0] and self._read(0):
+            pass  # what it wrote before exiting
+        os.close(self.master)
+        return self.proc.returncode

@@ -45,7 +45,7 @@ def write_lines(home, name, lines):
 
 def identity(home):
     """Creates the identity first, so that key generation is not part of the timings."""
-    r = run_game(["whoami"], home)
+    r = run_game(["init"], home)
     assert r.returncode == OK, r.stderr
 
 

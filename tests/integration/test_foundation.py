@@ -65,6 +65,7 @@ class FirstUseAndReuse(SharedServerTestCase):
 
     def test_whoami_shows_uuid_fingerprint_public_key_and_paths(self):
         with Home() as home:
+            self.assertEqual(run_game(["init"], home).returncode, OK)
             r = run_game(["whoami"], home)
             self.assertEqual(r.returncode, OK, r.stderr)
             key = key_path_of(home)
@@ -179,7 +180,7 @@ class HostKeys(unittest.TestCase):
 
     def test_pinned_key_in_config_is_checked_from_the_first_connection(self):
         with Server(mode="ack") as server, Home() as home:
-            r = run_game(["whoami"], home)
+            r = run_game(["init"], home)
             self.assertEqual(r.returncode, OK, r.stderr)
             with open(home.config_path, "a") as f:
                 f.write(f'\n[servers.pinned]\nhost = "127.0.0.1"\nport = {server.port}\n'
@@ -265,7 +266,7 @@ class ServersWithoutAcknowledgements(unittest.TestCase):
 class BrokenConfigs(unittest.TestCase):
     def test_missing_key_file_is_an_error_and_no_new_identity_is_made(self):
         with Home() as home:
-            self.assertEqual(run_game(["whoami"], home).returncode, OK)
+            self.assertEqual(run_game(["init"], home).returncode, OK)
             key = key_path_of(home)
             os.remove(key)
             before = home.read_config()
@@ -289,7 +290,7 @@ class BrokenConfigs(unittest.TestCase):
 
     def test_files_readable_by_others_are_refused(self):
         with Home() as home:
-            self.assertEqual(run_game(["whoami"], home).returncode, OK)
+            self.assertEqual(run_game(["init"], home).returncode, OK)
             os.chmod(home.config_path, 0o644)
             r = run_game(["whoami"], home)
             self.assertEqual(r.returncode, NOPERM, r.stderr)

@@ -25,7 +25,7 @@ def keygen(path, kind, passphrase=""):
 class ConfigSafety(unittest.TestCase):
     def test_hand_written_config_survives_tofu_recording_byte_for_byte(self):
         with Server(mode="ack") as server, Home() as home:
-            self.assertEqual(run_game(["whoami"], home).returncode, OK)
+            self.assertEqual(run_game(["init"], home).returncode, OK)
             generated = home.read_config()
             uuid = uuid_of(home)
             hand_written = (
@@ -70,7 +70,7 @@ class ConfigSafety(unittest.TestCase):
 
     def test_config_with_wrong_types_is_reported_and_left_alone(self):
         with Home() as home:
-            self.assertEqual(run_game(["whoami"], home).returncode, OK)
+            self.assertEqual(run_game(["init"], home).returncode, OK)
             text = home.read_config() + "\n[servers.x]\nhost = 42\n"
             home.write_config(text)
             r = run_game(["--server", "x", "score", "1"], home)
@@ -171,8 +171,8 @@ class Keys(unittest.TestCase):
 
     def test_import_refuses_to_replace_a_different_identity_unless_forced(self):
         with Home() as home, Home() as other:
-            self.assertEqual(run_game(["whoami"], home).returncode, OK)
-            self.assertEqual(run_game(["whoami"], other).returncode, OK)
+            self.assertEqual(run_game(["init"], home).returncode, OK)
+            self.assertEqual(run_game(["init"], other).returncode, OK)
             blob = run_game(["identity", "export"], other).stdout
             mine = uuid_of(home)
             before = home.read_config()
@@ -194,7 +194,7 @@ class Keys(unittest.TestCase):
 class SeveralServers(unittest.TestCase):
     def test_named_servers_share_one_identity(self):
         with Server(mode="ack") as one, Server(mode="ack") as two, Home() as home:
-            self.assertEqual(run_game(["whoami"], home).returncode, OK)
+            self.assertEqual(run_game(["init"], home).returncode, OK)
             with open(home.config_path, "a") as f:
                 f.write(f'\n[servers.one]\nhost = "127.0.0.1"\nport = {one.port}\n'
                         f'\n[servers.two]\nhost = "127.0.0.1"\nport = {two.port}\n')
@@ -215,7 +215,7 @@ class SeveralServers(unittest.TestCase):
                 first.copy_state_to(state)
                 first.stop()  # node 1 is down: nothing listens on its port any more
                 with Server(mode="ack", state_dir=state) as second:
-                    self.assertEqual(run_game(["whoami"], home).returncode, OK)
+                    self.assertEqual(run_game(["init"], home).returncode, OK)
                     with open(home.config_path, "a") as f:
                         f.write(f'\n[servers.cluster]\naddresses = ["127.0.0.1:{first_port}", "127.0.0.1:{second.port}"]\n'
                                 f'host_key = "{second.host_key_fingerprint()}"\n')

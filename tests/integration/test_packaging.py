@@ -7,6 +7,9 @@ DocsInSync: walks `game --help` and `game SUB... --help` for every subcommand (C
 output) and checks that every subcommand and every option is described in packaging/game.1 (in the
 section of its subcommand) and is offered by the bash, zsh and fish completions in
 packaging/completions/. A new subcommand or option without documentation fails here.
+
+ShellsCompleteServerNames: the real bash and zsh, interactive on a terminal, complete a server
+name HOST:PORT from the config when TAB is typed.
 """
 
 import glob
@@ -17,9 +20,10 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
 import unittest
 
-from gamehelpers import run_command
+from gamehelpers import Terminal, run_command
 from harness import REPO, game_bin
 
 PACKAGING = os.path.join(REPO, "packaging")
@@ -245,6 +249,63 @@ class DocsInSync(unittest.TestCase):
                     # In _arguments specs an option reads like '--name[', '--name=[' or {-n,--name}.
                     self.assertTrue(mentions(text, name) or f"'{name}:" in text or f"{name}+" in text,
                                     f"_game does not offer {name} (game {' '.join(path)})")
+
+
+class ShellsCompleteServerNames(unittest.TestCase):
+    """TAB typed into an interactive bash and zsh on a pseudo-terminal. `game` there is a shell
+    function printing its arguments, so what the line held when Enter was typed is what the
+    terminal shows back (completion applies to a function of that name as to the executable)."""
+
+    CONFIG = ('[identity]\nuuid = "x"\nkey = "k"\n[servers.arena]\nhost = "a"\n'
+              '[servers."127.0.0.1:9022"]\nhost_key = "SHA256:x"\n')
+    # Prints ARGS<...>: the terminal echoes what is typed, which must not match by itself.
+    SHOW_ARGS = "game() { printf 'A%sS<%s>\\n' RG \"$*\"; }"
+
+    def setUp(self):
+        self.home = tempfile.mkdtemp(prefix="game-shell-")
+        self.addCleanup(shutil.rmtree, self.home, True)
+        config = os.path.join(self.home, ".gameconfig")
+        with open(config, "w") as f:
+            f.write(self.CONFIG)
+        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": self.home, "TERM": "xterm",
+                    "LANG": "C.UTF-8", "GAME_CONFIG": config, "PS1": "$ ", "PROMPT": "$ "}
+
+    def complete(self, shell, setup, typed):
+        """The arguments `game` received after `typed` (with its TABs) and Enter."""
+        term = Terminal(shell, self.env)
+        try:
+            term.send(setup.encode() + b"\n")
+            term.send(b"echo READ''Y\n")
+            term.expect(rb"READY")
+            term.send(typed.encode())
+            time.sleep(0.5)  # the shell completes the line, then Enter runs it
+            term.send(b"\n")
+            shown = term.expect(rb"ARGS<([^>]*)>").group(1).decode()
+            term.send(b"exit\n")
+        finally:
+            if term.proc.poll() is None:
+                term.proc.kill()
+            term.finish(timeout=10)
+        return shown
+
+    def bash(self, typed):
+        return self.complete(["bash", "--norc", "--noprofile", "-i"], f"source {BASH}; {self.SHOW_ARGS}", typed)
+
+    def zsh(self, typed):
+        completions = os.path.dirname(ZSH)
+        return self.complete(["zsh", "-f", "-i"],
+                             f"fpath=({completions} $fpath); autoload -Uz compinit; compinit -u -D; "
+                             f"{self.SHOW_ARGS}", typed)
+
+    def test_bash_completes_a_host_port_name_before_and_after_the_colon(self):
+        self.assertEqual(self.bash("game trust 127\t"), "trust 127.0.0.1:9022")
+        self.assertEqual(self.bash("game --server 127.0.0.1:90\t score 1"), "--server 127.0.0.1:9022 score 1")
+        self.assertEqual(self.bash("game trust ar\t"), "trust arena")
+
+    def test_zsh_completes_a_host_port_name_whole(self):
+        self.assertEqual(self.zsh("game trust 127\t"), "trust 127.0.0.1:9022")
+        self.assertEqual(self.zsh("game --server 127.0.0.1:90\t score 1"), "--server 127.0.0.1:9022 score 1")
+        self.assertEqual(self.zsh("game trust ar\t"), "trust arena")
 
 
 def shlex_quote(s):
