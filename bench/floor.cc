@@ -35,7 +35,7 @@ constexpr std::array<unsigned char, 64> kHostSignature = {
     0xa3, 0xec, 0x45, 0xc0, 0x6c, 0x54, 0x5c, 0xa4, 0x75, 0x48, 0xae, 0x09, 0xa6, 0xe3, 0xf7, 0x09};
 constexpr char kSigned[] = "exchange hash H of the handshake";
 // The user's key: any 32-byte seed will do.
-constexpr Bytes32 kUserSeed = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+constexpr Bytes32 kUserSeed = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
                                17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 constexpr int kPackets = 8;
 
@@ -135,8 +135,8 @@ bool packets(const std::array<Bytes32, 6>& keys) {
   bool ok = cipher != nullptr && poly1305 != nullptr;
   for (unsigned i = 0; ok && i < kPackets; ++i) {
     std::array<unsigned char, 16> padding{};
-    ok = RAND_bytes(padding.data(), static_cast<int>(padding.size())) == 1 && packet(cipher, poly1305, keys[2], i) &&
-         packet(cipher, poly1305, keys[3], i);
+    ok = RAND_bytes(padding.data(), static_cast<int>(padding.size())) == 1 &&
+         packet(cipher, poly1305, keys[2], i) && packet(cipher, poly1305, keys[3], i);
   }
   EVP_MAC_free(poly1305);
   EVP_CIPHER_CTX_free(cipher);
@@ -146,8 +146,9 @@ bool packets(const std::array<Bytes32, 6>& keys) {
 }  // namespace
 
 int main() {
-  if (OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS | OPENSSL_INIT_NO_ATEXIT,
-                          nullptr) != 1)
+  if (OPENSSL_init_crypto(
+          OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS | OPENSSL_INIT_NO_ATEXIT,
+          nullptr) != 1)
     return fail("OpenSSL initialisation") ? 0 : 1;
   std::array<unsigned char, 16> cookie{};
   Bytes32 secret{};

@@ -105,7 +105,8 @@ struct Relay {
 };
 
 [[noreturn]] void usage() {
-  std::fprintf(stderr, "usage: game_bench_proxy --to PORT [--delay-ms MS] [--max-seconds S] [--stats FILE]\n");
+  std::fprintf(stderr,
+               "usage: game_bench_proxy --to PORT [--delay-ms MS] [--max-seconds S] [--stats FILE]\n");
   std::exit(64);
 }
 
@@ -148,7 +149,8 @@ void set_nodelay_nonblocking(int fd) {
 Fd listen_loopback(unsigned* port) {
   Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in a = loopback(0);
-  if (fd.get() < 0 || bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd.get(), 16) != 0) {
+  if (fd.get() < 0 || bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      listen(fd.get(), 16) != 0) {
     std::perror("game_bench_proxy: listen on 127.0.0.1");
     std::exit(1);
   }
@@ -224,7 +226,8 @@ int next_timeout(const std::list<Relay>& relays, Clock::time_point now, Clock::t
     }
   }
   if (next <= now) return 0;
-  return static_cast<int>(std::chrono::duration_cast<std::chrono::microseconds>(next - now).count() / 1000 + 1);
+  return static_cast<int>(std::chrono::duration_cast<std::chrono::microseconds>(next - now).count() / 1000 +
+                          1);
 }
 
 void serve(const Options& o, int listener) {
@@ -238,8 +241,10 @@ void serve(const Options& o, int listener) {
       const bool down_room = r.down.queued < kMaxQueued && !r.down.read_eof;
       const bool up_due = !r.up.queue.empty() && r.up.queue.front().due <= Clock::now();
       const bool down_due = !r.down.queue.empty() && r.down.queue.front().due <= Clock::now();
-      fds.push_back({r.client.get(), static_cast<short>((up_room ? POLLIN : 0) | (down_due ? POLLOUT : 0)), 0});
-      fds.push_back({r.server.get(), static_cast<short>((down_room ? POLLIN : 0) | (up_due ? POLLOUT : 0)), 0});
+      fds.push_back(
+          {r.client.get(), static_cast<short>((up_room ? POLLIN : 0) | (down_due ? POLLOUT : 0)), 0});
+      fds.push_back(
+          {r.server.get(), static_cast<short>((down_room ? POLLIN : 0) | (up_due ? POLLOUT : 0)), 0});
     }
     const int timeout = next_timeout(relays, Clock::now(), end);
     if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR) break;
@@ -285,7 +290,7 @@ void serve(const Options& o, int listener) {
 int main(int argc, char** argv) {
   const Options options = parse(argc, argv);
   prctl(PR_SET_PDEATHSIG, SIGTERM);
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);

@@ -36,7 +36,8 @@ std::string json_line(const nlohmann::json& value) {
 void BatchReport::print_record(const std::string& line) {
   if (output_error_) return;
   if (std::fwrite(line.data(), 1, line.size(), stdout) == line.size() && std::fflush(stdout) == 0) return;
-  output_error_ = make_error(Exit::kIoErr, std::string("cannot write standard output: ") + std::strerror(errno));
+  output_error_ =
+      make_error(Exit::kIoErr, std::string("cannot write standard output: ") + std::strerror(errno));
   stop_.stop(*output_error_);
 }
 
