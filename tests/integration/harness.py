@@ -605,7 +605,11 @@ class Cluster:
             lines.put(None)
 
         threading.Thread(target=reader, args=(self.proc.stdout, self._lines), daemon=True).start()
-        self.ports = [self._ready(timeout) for _ in range(self.nodes)]
+        try:
+            self.ports = [self._ready(timeout) for _ in range(self.nodes)]
+        except HarnessError:
+            self.close()
+            raise
         return self
 
     def _line(self, timeout):
@@ -655,13 +659,12 @@ class Cluster:
     def close(self):
         """Stops every node and epmd; removes the state dir if the harness made it."""
         if self.proc is not None:
-            if self.proc.poll() is None:
-                try:
-                    self.proc.stdin.close()
-                    self.proc.wait(timeout=60)
-                except (OSError, subprocess.TimeoutExpired):
-                    self.proc.kill()
-                    self.proc.wait(timeout=30)
+            try:
+                self.proc.stdin.close()  # EOF: the launcher stops its nodes and epmd
+                self.proc.wait(timeout=60)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait(timeout=30)
             self.proc.stdout.close()
             self._stderr.close()
             self.proc = None

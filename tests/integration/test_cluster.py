@@ -456,7 +456,7 @@ class Cookie(unittest.TestCase):
             f.write("0123456789abcdef\n")
         os.chmod(os.path.join(state, "cookie"), 0o644)
         with self.assertRaises(HarnessError) as cm:
-            Cluster(nodes=1, state_dir=state).launch(timeout=60).close()
+            Cluster(nodes=1, state_dir=state).launch(timeout=60)
         self.assertIn("is readable by others (mode 644); it must be 0400", str(cm.exception))
         home = tempfile.mkdtemp(prefix="home-", dir=TMP)
         old = os.environ.get("HOME")

@@ -49,24 +49,20 @@ start(#{dir := Dir, nodes := Nodes, create := Create}) ->
     HasSchema = filelib:is_regular(filename:join(Dir, "schema.DAT")),
     case {HasSchema, Create} of
         {true, _} -> restart(Others);
-        {false, true} -> create(latest);
+        {false, true} -> create(?VERSION);
         {false, false} -> join(Others)
     end,
     migrate(),
     ok.
 
-%% A fresh database on this node alone; other nodes join it.
+%% A fresh database of schema Version on this node alone; other nodes join it.
 create(Version) ->
     ok = mnesia:create_schema([node()]),
     ok = mnesia:start(),
-    Tables = case Version of
-                 latest -> tables(?VERSION);
-                 V -> tables(V)
-             end,
-    [{atomic, ok} = mnesia:create_table(T, [{disc_copies, [node()]} | Def]) || {T, Def} <- Tables],
-    V1 = case Version of latest -> ?VERSION; V2 -> V2 end,
-    {atomic, ok} = mnesia:transaction(
-                     fun() -> mnesia:write(#game_meta{key = schema_version, value = V1}) end),
+    [{atomic, ok} = mnesia:create_table(T, [{disc_copies, [node()]} | Def])
+     || {T, Def} <- tables(Version)],
+    {atomic, ok} = mnesia:sync_transaction(
+                     fun() -> mnesia:write(#game_meta{key = schema_version, value = Version}) end),
     ok.
 
 tables(2) ->

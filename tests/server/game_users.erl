@@ -12,8 +12,16 @@
 %%% this gen_server, so they happen exactly once, even for many parallel
 %%% connections with the same new user.
 %%%
-%%% Persistence: STATE/users, one line "<user> <key-type> <base64>" per user,
-%%% appended and fsync'ed by this process only.
+%%% The stash holds the key checked last, and OTP checks the key again
+%%% right before it verifies a signature, so after a successful
+%%% authentication the stash is the key that signed, never one that was
+%%% only offered: that key is registered, and conn_info/1 reports it (the
+%%% `current` key of protocol 2's listKeys).
+%%%
+%%% Persistence (backend file, single servers): STATE/users, one line
+%%% "<user> <key-type> <base64>" per user, appended and fsync'ed by this
+%%% process only. Backend mnesia (the cluster): game_db's account table,
+%%% any of a user's keys authenticates, registration is a transaction.
 %%%
 %%% The same process hands out connection ids ("<ospid>-<n>") and monitors
 %%% the connection processes to forget them when they end.
