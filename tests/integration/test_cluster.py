@@ -17,7 +17,7 @@ import unittest
 import uuid
 
 import protocol2 as p2
-from harness import Cluster, HarnessError, Home, public_key_line, run_game, server_ebin
+from harness import Cluster, HarnessError, Home, Server, public_key_line, run_game, server_ebin
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VECTORS2 = os.path.join(HERE, "..", "data", "protocol2-vectors.txt")
@@ -224,6 +224,18 @@ class Protocol2(ClusterCase):
         self.assertIn("protocol error: a request before open", err)
         self.assertEqual(self.c.scores(u), [])
 
+    def test_a_second_open_or_bytes_that_are_no_message_close_the_channel(self):
+        for tail, what in [(p2.open_stream(os.urandom(16)), "a second open on the channel"),
+                           (bytes.fromhex("a1030201ff"), "not a ClientMessage: a1030201ff"),
+                           (bytes.fromhex("a180"), "bad BER framing (indefinite_length)")]:
+            u, s = str(uuid.uuid4()), os.urandom(16)
+            rc, msgs, err = v2(self.port(), u, self.key, p2.open_stream(s) + submits(1, [1]) + tail
+                               + submits(2, [2]))
+            self.assertNotEqual(rc, 0)
+            self.assertEqual(msgs, [("opened", 0), ("result", 1, ACC)], what)
+            self.assertIn(f"protocol error: {what}", err)
+            self.assertEqual(self.c.scores(u), [(u, 1, s.hex(), 1)], what)
+
     def test_game_binary_protocol_1_is_acknowledged_and_stored(self):
         with Home() as home:
             r = run_game(["--server", self.c.addresses[0], "--host-key", self.c.host_key, "score", "789"],
@@ -421,6 +433,11 @@ class AccountKeys(ClusterCase):
                          [("keys", [(b1, "registered", False), (b2, "phone", True)])])
         self.assertEqual(self.account(u, k2, p2.remove_key(b1), p2.remove_key(b2), p2.remove_key(b1)),
                          [ACC, rej("cannot remove the last key"), rej("no such key")])
+        # listKeys is answered with keys even when its seq is not above lastSeq
+        s = os.urandom(16)
+        for _ in range(2):
+            rc, msgs, err = v2(self.port(), u, k2, p2.open_stream(s) + p2.account(1, p2.LIST_KEYS))
+            self.assertEqual(results(msgs), [(1, ("keys", [(b2, "phone", True)]))], err)
         rc, _, err = v2(self.port(), u, k1, p2.open_stream(os.urandom(16)))
         self.assertEqual(rc, 255, "the removed key is refused")
         self.assertIn("Permission denied", err)
@@ -447,6 +464,17 @@ class AccountKeys(ClusterCase):
         self.assertEqual(results(msgs), [(1, rej("label must be 1 to 64 characters")),
                                          (2, rej("not a valid SSH public key")), (3, DUP)])
         self.assertEqual(len(self.c.keys(u)), 2)
+
+
+class SingleServerModes(unittest.TestCase):
+    def test_single_server_modes_do_not_offer_protocol_2(self):
+        with Server(mode="ack") as srv:
+            r = subprocess.run(ssh_cmd(srv.port, str(uuid.uuid4()), keygen("single")),
+                               input=p2.open_stream(os.urandom(16)), capture_output=True, timeout=60,
+                               env=SSH_ENV)
+            self.assertEqual(r.returncode, 255)
+            self.assertIn(b"subsystem request failed", r.stderr)
+            self.assertEqual(r.stdout, b"")
 
 
 class Cookie(unittest.TestCase):
