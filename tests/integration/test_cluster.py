@@ -1,7 +1,8 @@
 """The reference server as a mnesia cluster (tests/server/game-cluster, harness.Cluster).
 
-Protocol 1 is driven with the real `game` binary, protocol 2 with OpenSSH's `ssh -s HOST game-v2`
-fed with bytes from protocol2.py (checked against the known-answer vectors first). Assertions are
+Both protocols are driven with OpenSSH's `ssh -s HOST game` / `game-v2` fed with bytes from
+protocol2.py (checked against the known-answer vectors first), and the real `game` binary with the
+cluster's config table for failover. Assertions are
 on the bytes the server sends and on what the database holds (the dump of a node).
 """
 
@@ -17,6 +18,7 @@ import unittest
 import uuid
 
 import protocol2 as p2
+from gamehelpers import uuid_of
 from harness import Cluster, HarnessError, Home, Server, public_key_line, run_game, server_ebin
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -56,6 +58,19 @@ def v2(port, user, key, data, timeout=60):
     r = subprocess.run(ssh_cmd(port, user, key), input=data, capture_output=True, timeout=timeout,
                        env=SSH_ENV)
     return r.returncode, p2.decode_server(r.stdout), r.stderr.decode("utf-8", "replace")
+
+
+# protocol 1 Responses (tests/data/protocol-vectors.txt)
+P1_ACCEPTED = bytes.fromhex("a0020500")
+P1_NEGATIVE = bytes.fromhex("a1143012a0100c0e6e656761746976652073636f7265")
+
+
+def v1(port, user, key, data, timeout=60):
+    """One protocol 1 channel on `game`: sends data, then EOF; returns (ssh exit code, the
+    server's bytes, stderr text)."""
+    r = subprocess.run(ssh_cmd(port, user, key, "game"), input=data, capture_output=True,
+                       timeout=timeout, env=SSH_ENV)
+    return r.returncode, r.stdout, r.stderr.decode("utf-8", "replace")
 
 
 def submits(first, values):
@@ -236,19 +251,14 @@ class Protocol2(ClusterCase):
             self.assertIn(f"protocol error: {what}", err)
             self.assertEqual(self.c.scores(u), [(u, 1, s.hex(), 1)], what)
 
-    def test_game_binary_protocol_1_is_acknowledged_and_stored(self):
-        with Home() as home:
-            r = run_game(["--server", self.c.addresses[0], "--host-key", self.c.host_key, "score", "789"],
-                         home)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            u = self._uuid(home)
-            self.assertEqual(self.c.scores(u), [(u, 789, None, None)])
-
-    @staticmethod
-    def _uuid(home):
-        import tomllib
-        with open(home.config_path, "rb") as f:
-            return tomllib.load(f)["identity"]["uuid"]
+    def test_protocol_1_on_game_is_acknowledged_and_stored(self):
+        u = str(uuid.uuid4())
+        rc, out, err = v1(self.port(), u, self.key,
+                          p2.add_score(789) + p2.add_score(-1) + p2.set_username("Bo"))
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, P1_ACCEPTED + P1_NEGATIVE + P1_ACCEPTED)
+        self.assertEqual(self.c.scores(u), [(u, 789, None, None)])
+        self.assertEqual(self.c.names(u), [(u, "Bo")])
 
 
 class TwoNodes(ClusterCase):
@@ -278,12 +288,11 @@ class TwoNodes(ClusterCase):
         rc, msgs, err = v2(self.port(1), u, self.key, p2.open_stream(s) + submits(1, [42]))
         self.assertEqual((rc, msgs), (0, [("opened", 1), ("result", 1, DUP)]), err)
 
-    def test_game_binary_protocol_1_on_a_is_read_from_b(self):
-        with Home() as home:
-            r = run_game(["--server", self.c.addresses[0], "--host-key", self.c.host_key, "score", "7"], home)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            u = Protocol2._uuid(home)
-            self.assertEqual(self.c.scores(u, i=self.b), [(u, 7, None, None)])
+    def test_protocol_1_on_a_is_read_from_b(self):
+        u = str(uuid.uuid4())
+        rc, out, err = v1(self.port(0), u, self.key, p2.add_score(7))
+        self.assertEqual((rc, out), (0, P1_ACCEPTED), err)
+        self.assertEqual(self.c.scores(u, i=self.b), [(u, 7, None, None)])
 
     @property
     def b(self):
@@ -355,7 +364,7 @@ class Failover(unittest.TestCase):
         with Cluster(nodes=2, state_dir=state) as c, Home() as home:
             r = run_game(["--server", c.addresses[0], "--host-key", c.host_key, "score", "5"], home)
             self.assertEqual(r.returncode, 0, r.stderr)
-            u = Protocol2._uuid(home)
+            u = uuid_of(home)
             with open(home.config_path, "a", encoding="utf-8") as f:
                 f.write("\n" + c.config_table("arena"))
             c.kill(0)
