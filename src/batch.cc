@@ -41,6 +41,8 @@ const char* outcome_name(Outcome outcome) {
       return "accepted";
     case Outcome::kRejected:
       return "rejected";
+    case Outcome::kDuplicate:
+      return "duplicate";
     case Outcome::kDelivered:
       return "delivered";
     case Outcome::kNotDelivered:
@@ -176,8 +178,7 @@ Result<RequestSource::Next> FileBatch::next(Outgoing& out) {
                                             parsed.error().message + " (file changed while sending?)");
     }
     if (!*parsed) continue;
-    out.pdu.clear();
-    protocol::encode(**parsed, out.pdu);
+    out.request = std::move(**parsed);
     out.line = reader_->number();
     return Next::kReady;
   }
@@ -213,8 +214,7 @@ Result<RequestSource::Next> FollowBatch::next(Outgoing& out) {
         continue;
       }
       if (!*parsed) continue;
-      out.pdu.clear();
-      protocol::encode(**parsed, out.pdu);
+      out.request = std::move(**parsed);
       out.line = line_;
       return Next::kReady;
     }
@@ -247,9 +247,13 @@ void BatchReport::on_outcome(std::uint64_t line, Outcome outcome, const std::str
 
 void BatchReport::summary(const Tally& tally, std::uint64_t invalid, const Error* error) const {
   if (json_) {
-    nlohmann::json object = {
-        {"sent", tally.sent},           {"accepted", tally.accepted},           {"rejected", tally.rejected},
-        {"delivered", tally.delivered}, {"not_delivered", tally.not_delivered}, {"invalid", invalid}};
+    nlohmann::json object = {{"sent", tally.sent},
+                             {"accepted", tally.accepted},
+                             {"rejected", tally.rejected},
+                             {"duplicate", tally.duplicate},
+                             {"delivered", tally.delivered},
+                             {"not_delivered", tally.not_delivered},
+                             {"invalid", invalid}};
     object["first_unacknowledged_line"] =
         first_not_delivered_ ? nlohmann::json(*first_not_delivered_) : nlohmann::json(nullptr);
     if (error != nullptr) object["error"] = error->message;
@@ -259,6 +263,7 @@ void BatchReport::summary(const Tally& tally, std::uint64_t invalid, const Error
   }
   std::string text = std::to_string(tally.sent) + " sent, " + std::to_string(tally.accepted) + " accepted, " +
                      std::to_string(tally.rejected) + " rejected";
+  if (tally.duplicate > 0) text += ", " + std::to_string(tally.duplicate) + " already applied earlier";
   if (tally.delivered > 0)
     text += ", " + std::to_string(tally.delivered) + " delivered without acknowledgement";
   if (tally.not_delivered > 0) text += ", " + std::to_string(tally.not_delivered) + " not acknowledged";
