@@ -46,7 +46,8 @@ Status authenticate(Connection& connection, Identity& identity, Trace& trace) {
   return {};
 }
 
-Status record_protocol(const std::string& path, const std::string& server_name, int protocol, std::int64_t now) {
+Status record_protocol(const std::string& path, const std::string& server_name, int protocol,
+                       std::int64_t now) {
   const auto edit = [&](const std::string& text) -> Result<std::string> {
     auto current = parse_config(text, path);
     if (!current) return std::move(current).error();
