@@ -191,7 +191,7 @@ class InvalidResponses(Assertions):
         with Server(mode="garbage") as server, Home() as home:
             identity(home)
             r, elapsed = timed(play, server, home, "--timeout", TIMEOUT_S, "score", "1", timeout=HANG)
-            self.assertFailedWith(r, PROTOCOL, "server sent bytes that are not a response: ffffffff")
+            self.assertFailedWith(r, PROTOCOL, "server sent bytes that are not a Response: ffffffff")
             self.assertEndedWithin(elapsed)
 
     def test_huge_response_header_is_refused_without_buffering(self):
@@ -202,7 +202,7 @@ class InvalidResponses(Assertions):
             started = time.monotonic()
             r, peak_kib = run_measured(["--server", endpoint(server), "--timeout", TIMEOUT_S, "score", "1"], home)
             self.assertFailedWith(r, PROTOCOL, "server sent a response of 2147483647 bytes",
-                                  "messages are limited to 65536 bytes")
+                                  "responses are limited to 65536 bytes")
             self.assertEndedWithin(time.monotonic() - started)
             # The 2 GB the header claims are never allocated: the client's peak is that of a
             # normal session (+16 MiB of allowance). No absolute bound: Linux carries the forking

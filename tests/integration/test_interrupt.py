@@ -17,7 +17,7 @@ import tomllib
 import unittest
 
 from gamehelpers import DATAERR, IOERR, OK, endpoint, uuid_of
-from harness import Home, Server, game_bin, run_game, wait_until
+from harness import Cluster, Home, Server, game_bin, run_game, wait_until
 
 STOP_WAIT = 2.0  # docs/batch.md: how long outstanding results get after a stop signal
 SLACK = 3.0      # start-up and teardown on a loaded 2-core machine
@@ -145,11 +145,14 @@ class StopSignals(unittest.TestCase):
             self.assertIn("--from-line 6", err)
 
     def test_sigint_during_follow_stops_reading_and_summarises(self):
-        with Server(mode="ack") as server, Home() as home:
+        # Protocol 2: a result names its seq, so each one is reported the moment it arrives (protocol 1
+        # answers carry no identity and are reported when the channel has ended, docs/batch.md).
+        with Cluster(nodes=1) as cluster, Home() as home:
             self.assertEqual(run_game(["init"], home).returncode, OK)
             uuid = uuid_of(home)
-            client = start_client(home, ["--server", endpoint(server), "batch", "--follow", "--json"],
-                                  stdin=subprocess.PIPE)
+            scores = lambda: [value for _, value, _, _ in cluster.scores(uuid)]
+            client = start_client(home, ["--server", cluster.addresses[0], "--host-key", cluster.host_key,
+                                         "batch", "--follow", "--json"], stdin=subprocess.PIPE)
             try:
                 for i in range(1, 4):
                     client.stdin.write(f"score {i}\n")
@@ -157,7 +160,7 @@ class StopSignals(unittest.TestCase):
                 # Each result is printed (and flushed) as soon as it is known.
                 first = read_line(client.stdout)
                 self.assertEqual(json.loads(first), {"line": 1, "result": "accepted"})
-                wait_until(lambda: len(server.scores(uuid)) == 3, timeout=10)
+                wait_until(lambda: len(scores()) == 3, timeout=10)
                 client.send_signal(signal.SIGINT)
                 time.sleep(0.5)
                 client.stdin.write("score 4\n")  # after the signal: never sent
@@ -169,7 +172,7 @@ class StopSignals(unittest.TestCase):
             records = [json.loads(line) for line in (first + out).splitlines()]
             self.assertEqual([r.get("result") for r in records[:3]], ["accepted"] * 3)
             self.assertEqual(records[-1]["summary"]["accepted"], 3)
-            self.assertEqual(server.scores(uuid), [1, 2, 3])
+            self.assertEqual(scores(), [1, 2, 3])
 
     def test_sigint_during_a_one_shot_command(self):
         # pause:0 never answers; acks = "yes" says it should, so the score stays in flight.
