@@ -155,8 +155,7 @@ Result<RequestSource::Next> FileBatch::next(Outgoing& out) {
                                             parsed.error().message + " (file changed while sending?)");
     }
     if (!*parsed) continue;
-    out.pdu.clear();
-    protocol::encode(**parsed, out.pdu);
+    out.request = std::move(**parsed);
     out.line = reader_->number();
     return Next::kReady;
   }
@@ -191,8 +190,7 @@ Result<RequestSource::Next> FollowBatch::next(Outgoing& out) {
         continue;
       }
       if (!*parsed) continue;
-      out.pdu.clear();
-      protocol::encode(**parsed, out.pdu);
+      out.request = std::move(**parsed);
       out.line = line_;
       return Next::kReady;
     }

@@ -16,6 +16,8 @@ const char* outcome_name(Outcome outcome) {
       return "accepted";
     case Outcome::kRejected:
       return "rejected";
+    case Outcome::kDuplicate:
+      return "duplicate";
     case Outcome::kDelivered:
       return "delivered";
     case Outcome::kNotDelivered:
@@ -65,9 +67,13 @@ Status BatchReport::summary(const Tally& tally, std::uint64_t invalid, const Err
                             const std::string& resume) {
   std::string text;
   if (json_ && !output_error_) {
-    nlohmann::json object = {
-        {"sent", tally.sent},           {"accepted", tally.accepted},           {"rejected", tally.rejected},
-        {"delivered", tally.delivered}, {"not_delivered", tally.not_delivered}, {"invalid", invalid}};
+    nlohmann::json object = {{"sent", tally.sent},
+                             {"accepted", tally.accepted},
+                             {"rejected", tally.rejected},
+                             {"duplicate", tally.duplicate},
+                             {"delivered", tally.delivered},
+                             {"not_delivered", tally.not_delivered},
+                             {"invalid", invalid}};
     object["first_unacknowledged_line"] =
         first_not_delivered_ ? nlohmann::json(*first_not_delivered_) : nlohmann::json(nullptr);
     if (error != nullptr) object["error"] = error->message;
@@ -76,6 +82,7 @@ Status BatchReport::summary(const Tally& tally, std::uint64_t invalid, const Err
   } else {
     text = std::to_string(tally.sent) + " sent, " + std::to_string(tally.accepted) + " accepted, " +
            std::to_string(tally.rejected) + " rejected";
+    if (tally.duplicate > 0) text += ", " + std::to_string(tally.duplicate) + " already applied earlier";
     if (tally.delivered > 0)
       text += ", " + std::to_string(tally.delivered) + " delivered without acknowledgement";
     if (tally.not_delivered > 0) text += ", " + std::to_string(tally.not_delivered) + " not acknowledged";

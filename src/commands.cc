@@ -13,6 +13,7 @@
 
 #include "batch.h"
 #include "batch_report.h"
+#include "connect.h"
 #include "fs.h"
 #include "hostkey.h"
 #include "identity.h"
@@ -75,38 +76,6 @@ std::chrono::milliseconds timeout_of(const GlobalOptions& options) {
   return std::chrono::milliseconds(static_cast<long long>(options.timeout * 1000));
 }
 
-struct Connected {
-  Connection connection;
-  std::string endpoint;  // host:port of the node that answered
-};
-
-// Tries the server's addresses in order (or shuffled) and returns the first that completes the
-// SSH handshake: a node that refuses or does not answer within the timeout is skipped.
-Result<Connected> connect_any(const ServerConfig& server, const std::string& user,
-                              std::chrono::milliseconds timeout, Trace& trace) {
-  std::vector<std::string> addresses = server.addresses;
-  if (server.shuffle) {
-    std::random_device random;
-    std::shuffle(addresses.begin(), addresses.end(), std::mt19937(random()));
-  }
-  std::optional<Error> last;
-  for (const std::string& address : addresses) {
-    auto endpoint = parse_endpoint(address, server.port);
-    if (!endpoint) return std::move(endpoint).error();
-    auto connection = Connection::open(*endpoint, user, timeout);
-    if (connection) {
-      trace.step("connected to " + endpoint->display() + " (SSH handshake done)");
-      return Connected{std::move(*connection), endpoint->display()};
-    }
-    trace.step(connection.error().message);
-    last = std::move(connection).error();
-  }
-  if (addresses.size() > 1) {
-    last->message = "no address of " + server.name + " answered; last: " + last->message;
-  }
-  return *last;
-}
-
 // The account named by --config / $GAME_CONFIG / ~/.gameconfig, created on first use.
 Result<Account> account_for(const GlobalOptions& options, Trace& trace) {
   auto path = config_path(options.config);
@@ -114,17 +83,7 @@ Result<Account> account_for(const GlobalOptions& options, Trace& trace) {
   return open_account(*path, trace);
 }
 
-Status authenticate(Connection& connection, Identity& identity, Trace& trace) {
-  GAME_TRY(identity.unlock());
-  if (identity.agent) {
-    GAME_TRY(connection.authenticate_with_agent(identity.agent->dup_client_fd()));
-    trace.step("authenticated as " + identity.uuid + " (key in ssh-agent)");
-  } else {
-    GAME_TRY(connection.authenticate(identity.private_key.get()));
-    trace.step("authenticated as " + identity.uuid);
-  }
-  return {};
-}
+std::chrono::milliseconds reconnect_window(const GlobalOptions& options) { return 3 * timeout_of(options); }
 
 // Where a run went: what a printed resume command must name to reach the same place.
 struct Target {
@@ -139,43 +98,40 @@ Status deliver(const GlobalOptions& options, RequestSource& source, Observer& ob
                Tally& tally, StopRequests& stop, Target& target) {
   auto account = account_for(options, trace);
   if (!account) return std::move(account).error();
-  const std::string& path = account->config.path;
   auto server = select_server(account->config, options.server);
   if (!server) return std::move(server).error();
-  target = Target{path, server->name};
-
-  auto connected = connect_any(*server, account->identity.uuid, timeout_of(options), trace);
-  if (!connected) return std::move(connected).error();
-  Connection& connection = connected->connection;
-  auto offered = connection.host_key_fingerprint();
-  if (!offered) return std::move(offered).error();
-  GAME_TRY(check_host_key(*offered, options.host_key, *server, path, connected->endpoint, trace));
-  GAME_TRY(authenticate(connection, account->identity, trace));
-  auto channel = connection.open_subsystem(server->subsystem);
-  if (!channel) return std::move(channel).error();
-  trace.step("subsystem '" + server->subsystem + "' open");
+  target = Target{account->config.path, server->name};
 
   SessionOptions session;
   session.timeout = timeout_of(options);
+  session.reconnect_for = reconnect_window(options);
   session.acks = server->acks;
   session.stop = &stop;
+  auto stream = new_stream_id();
+  if (!stream) return std::move(stream).error();
+  session.stream = *stream;
+
+  ServerConnector connector(*server, *account, options.host_key, timeout_of(options));
+  auto channel = connector.connect(trace);
+  if (!channel) return std::move(channel).error();
+  session.protocol = connector.protocol();
   GAME_TRY(stop.arm());
-  return run_session(connection, *channel, source, observer, session, trace, tally);
+  return run_session(std::move(*channel), connector, source, observer, session, trace, tally);
 }
 
 class OneRequest : public RequestSource {
  public:
-  explicit OneRequest(std::string pdu) : pdu_(std::move(pdu)) {}
+  explicit OneRequest(protocol::Request request) : request_(std::move(request)) {}
   Result<Next> next(Outgoing& out) override {
     if (taken_) return Next::kEnd;
     taken_ = true;
-    out.pdu = pdu_;
+    out.request = request_;
     out.line = 1;
     return Next::kReady;
   }
 
  private:
-  std::string pdu_;
+  protocol::Request request_;
   bool taken_ = false;
 };
 
@@ -188,6 +144,8 @@ class CommandReport : public Observer {
       std::fprintf(stderr, "game: rejected by the server: %s\n", text::printable(reason).c_str());
     } else if (outcome == Outcome::kAccepted) {
       trace_.step("accepted");
+    } else if (outcome == Outcome::kDuplicate) {
+      trace_.step("already applied (an earlier send of this request was accepted)");
     } else if (outcome == Outcome::kDelivered) {
       trace_.step("delivered, not acknowledged (the server does not send acknowledgements)");
     }
@@ -216,14 +174,14 @@ Result<Exit> run_one(const GlobalOptions& options, Result<protocol::Request> req
                      const std::string& what) {
   GAME_TRY(check_options(options));
   if (!request) return make_error(Exit::kUsage, std::move(request).error().message);
-  std::string pdu;
-  protocol::encode(*request, pdu);
   if (options.dry_run) {
+    std::string pdu;
+    protocol::encode(*request, pdu);
     std::printf("%s\n", text::to_hex(pdu).c_str());
     return Exit::kOk;
   }
   Trace trace(options.verbose);
-  OneRequest source(std::move(pdu));
+  OneRequest source(std::move(*request));
   CommandReport report(trace);
   Tally tally;
   StopRequests stop;
@@ -381,7 +339,11 @@ Result<Exit> run_batch(const GlobalOptions& options, const BatchOptions& batch) 
       auto next = source->next(out);
       if (!next) return std::move(next).error();
       if (*next == RequestSource::Next::kEnd) return Exit::kOk;
-      if (*next == RequestSource::Next::kReady) std::printf("%s\n", text::to_hex(out.pdu).c_str());
+      if (*next == RequestSource::Next::kReady) {
+        std::string pdu;
+        protocol::encode(std::get<protocol::Request>(out.request), pdu);
+        std::printf("%s\n", text::to_hex(pdu).c_str());
+      }
     }
   }
   Tally tally;

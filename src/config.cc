@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <string_view>
 
 #define TOML_EXCEPTIONS 1
@@ -65,6 +66,35 @@ Result<std::optional<std::string>> optional_string(const toml::table& table, con
   if (node == nullptr) return std::optional<std::string>{};
   if (const auto* s = node->as_string()) return std::optional<std::string>{s->get()};
   return config_error(path, node->source().begin, where + key + " must be a string");
+}
+
+// protocol = 1 | 2 and protocol_checked = an offset date-time: what the client recorded.
+Status parse_protocol_record(const toml::table& table, const std::string& path, const std::string& where,
+                             ServerConfig& server) {
+  if (const toml::node* protocol = table.get("protocol")) {
+    const auto* value = protocol->as_integer();
+    if (value == nullptr || (value->get() != 1 && value->get() != 2)) {
+      return config_error(path, protocol->source().begin, where + "protocol must be 1 or 2");
+    }
+    server.protocol = static_cast<int>(value->get());
+  }
+  if (const toml::node* checked = table.get("protocol_checked")) {
+    const auto* value = checked->as_date_time();
+    if (value == nullptr || !value->get().offset) {
+      return config_error(path, checked->source().begin,
+                          where + "protocol_checked must be a date and time like 2026-01-31T12:00:00Z");
+    }
+    const toml::date_time& t = value->get();
+    std::tm tm{};
+    tm.tm_year = t.date.year - 1900;
+    tm.tm_mon = t.date.month - 1;
+    tm.tm_mday = t.date.day;
+    tm.tm_hour = t.time.hour;
+    tm.tm_min = t.time.minute;
+    tm.tm_sec = t.time.second;
+    server.protocol_checked = static_cast<std::int64_t>(::timegm(&tm)) - t.offset->minutes * 60;
+  }
+  return {};
 }
 
 Result<ServerConfig> parse_server(const std::string& name, const toml::node& node, const std::string& path) {
@@ -134,6 +164,7 @@ Result<ServerConfig> parse_server(const std::string& name, const toml::node& nod
                         where + "order must be \"listed\" or \"random\"");
   }
   server.shuffle = *order && **order == "random";
+  GAME_TRY(parse_protocol_record(*table, path, where, server));
   if (const toml::node* keys = table->get("host_keys")) {
     const auto* keys_table = keys->as_table();
     if (keys_table == nullptr)

@@ -11,6 +11,8 @@
 //   host_key = "SHA256:..."            # pinned, or recorded on first use
 //   acks = "auto"                      # "auto" | "yes" | "no"
 //   order = "listed"                   # or "random": which address is tried first
+//   protocol = 2                       # recorded: the protocol the server speaks (1 or 2)
+//   protocol_checked = 2026-12-01T21:00:00Z   # recorded: when that was last found out
 //   [servers.main.host_keys]           # per node, when nodes have keys of their own
 //   "node1:9022" = "SHA256:..."
 //
@@ -39,6 +41,8 @@ struct ServerConfig {
   AckMode acks = AckMode::kAuto;
   bool shuffle = false;                          // order = "random"
   std::map<std::string, std::string> node_keys;  // [servers.NAME.host_keys]: "host:port" -> key
+  int protocol = 0;                              // recorded protocol: 0 (not yet known), 1 or 2
+  std::int64_t protocol_checked = 0;             // when it was recorded, seconds since the epoch
 };
 
 struct Config {

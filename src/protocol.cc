@@ -189,7 +189,7 @@ void BerFramer::feed(const char* data, std::size_t size) {
   buffer_.append(data, size);
 }
 
-Result<std::optional<std::string_view>> BerFramer::next(const char* what) {
+Result<std::optional<std::string_view>> BerFramer::next(const char* what, const char* type) {
   using Frame = std::optional<std::string_view>;
   const char* p = buffer_.data() + pos_;
   const std::size_t available = buffer_.size() - pos_;
@@ -200,7 +200,7 @@ Result<std::optional<std::string_view>> BerFramer::next(const char* what) {
   // waited for.
   if ((static_cast<unsigned char>(*p) & 0x1f) == 0x1f) {
     return make_error(Exit::kProtocol,
-                      std::string("server sent bytes that are not a ") + what + ": " +
+                      std::string("server sent bytes that are not a ") + type + ": " +
                           text::to_hex(std::string_view(p, available < 16 ? available : 16)));
   }
   ber_tlv_tag_t tag;
@@ -211,7 +211,7 @@ Result<std::optional<std::string_view>> BerFramer::next(const char* what) {
       (static_cast<unsigned char>(p[tag_len]) & 0x7f) > kMaxLengthOctets) {
     return make_error(Exit::kProtocol, "server sent a BER length of " +
                                            std::to_string(static_cast<unsigned char>(p[tag_len]) & 0x7f) +
-                                           " octets; messages are limited to " +
+                                           " octets; " + what + "s are limited to " +
                                            std::to_string(kMaxMessageSize) + " bytes");
   }
   ber_tlv_len_t length = 0;
@@ -224,7 +224,7 @@ Result<std::optional<std::string_view>> BerFramer::next(const char* what) {
   const std::size_t header = static_cast<std::size_t>(tag_len + len_len);
   if (static_cast<std::size_t>(length) > kMaxMessageSize - header) {
     return make_error(Exit::kProtocol, std::string("server sent a ") + what + " of " +
-                                           std::to_string(length) + " bytes; messages are limited to " +
+                                           std::to_string(length) + " bytes; " + what + "s are limited to " +
                                            std::to_string(kMaxMessageSize) + " bytes");
   }
   const std::size_t total = header + static_cast<std::size_t>(length);
@@ -239,7 +239,7 @@ Result<std::optional<std::string_view>> BerFramer::next(const char* what) {
 }
 
 Result<std::optional<Response>> ResponseReader::next() {
-  auto frame = framer_.next("response");
+  auto frame = framer_.next("response", "Response");
   if (!frame) return std::move(frame).error();
   if (!*frame) return std::optional<Response>{};
   const auto decoded = decode_pdu<Response_t>(asn_DEF_Response, **frame);
@@ -290,7 +290,7 @@ Result<ResultMessage> result_of(const ServerMessage_t::ServerMessage_u::ServerMe
 
 Result<std::optional<ServerMessage>> ServerMessageReader::next() {
   constexpr const char* kWhat = "server message";
-  auto frame = framer_.next(kWhat);
+  auto frame = framer_.next(kWhat, "ServerMessage");
   if (!frame) return std::move(frame).error();
   if (!*frame) return std::optional<ServerMessage>{};
   const auto decoded = decode_pdu<ServerMessage_t>(asn_DEF_ServerMessage, **frame);
@@ -308,6 +308,94 @@ Result<std::optional<ServerMessage>> ServerMessageReader::next() {
   auto result = result_of(decoded->choice.result);
   if (!result) return std::move(result).error();
   return std::optional<ServerMessage>{std::move(*result)};
+}
+
+void encode_server_message(const ServerMessage& message, std::string& out) {
+  ServerMessage_t pdu;
+  std::memset(&pdu, 0, sizeof pdu);
+  std::vector<KeyInfo_t> infos;
+  std::vector<KeyInfo_t*> pointers;
+  if (const auto* opened = std::get_if<Opened>(&message)) {
+    pdu.present = ServerMessage_PR_opened;
+    pdu.choice.opened.lastSeq = static_cast<long>(opened->last_seq);
+  } else {
+    const auto& result = std::get<ResultMessage>(message);
+    pdu.present = ServerMessage_PR_result;
+    pdu.choice.result.seq = static_cast<long>(result.seq);
+    Outcome_t& outcome = pdu.choice.result.outcome;
+    switch (result.kind) {
+      case ResultMessage::Kind::kAccepted:
+        outcome.present = Outcome_PR_accepted;
+        break;
+      case ResultMessage::Kind::kRejected:
+        outcome.present = Outcome_PR_rejected;
+        borrow(outcome.choice.rejected.reason, result.reason);
+        break;
+      case ResultMessage::Kind::kDuplicate:
+        outcome.present = Outcome_PR_duplicate;
+        break;
+      case ResultMessage::Kind::kKeys:
+        outcome.present = Outcome_PR_keys;
+        infos.resize(result.keys.size());
+        std::memset(infos.data(), 0, infos.size() * sizeof(KeyInfo_t));
+        for (std::size_t i = 0; i < result.keys.size(); ++i) {
+          borrow(infos[i].key, result.keys[i].key);
+          borrow(infos[i].label, result.keys[i].label);
+          infos[i].current = result.keys[i].current ? 1 : 0;
+          pointers.push_back(&infos[i]);
+        }
+        outcome.choice.keys.list.array = pointers.data();
+        outcome.choice.keys.list.count = static_cast<int>(pointers.size());
+        outcome.choice.keys.list.size = static_cast<int>(pointers.size());
+        break;
+    }
+  }
+  encode_pdu(asn_DEF_ServerMessage, &pdu, out);
+}
+
+Result<std::optional<ClientMessage>> ClientMessageReader::next() {
+  constexpr const char* kWhat = "client message";
+  auto frame = framer_.next(kWhat, "ClientMessage");
+  if (!frame) return std::move(frame).error();
+  if (!*frame) return std::optional<ClientMessage>{};
+  const auto decoded = decode_pdu<ClientMessage_t>(asn_DEF_ClientMessage, **frame);
+  if (!decoded) return undecodable(kWhat, **frame);
+  ClientMessage out;
+  switch (decoded->present) {
+    case ClientMessage_PR_open: {
+      const auto& stream = decoded->choice.open.stream;
+      if (stream.size != 16) return undecodable(kWhat, **frame);
+      std::memcpy(out.stream.data(), stream.buf, 16);
+      return std::optional<ClientMessage>{out};
+    }
+    case ClientMessage_PR_submit: {
+      const auto& submit = decoded->choice.submit;
+      out.kind = ClientMessage::Kind::kSubmission;
+      out.seq = static_cast<std::uint64_t>(submit.seq);
+      if (submit.request.present == Request_PR_setUsername) {
+        out.submission = Request{SetUsername{string_of(submit.request.choice.setUsername.name)}};
+      } else {
+        out.submission = Request{AddScore{submit.request.choice.addScore.value}};
+      }
+      return std::optional<ClientMessage>{out};
+    }
+    case ClientMessage_PR_account: {
+      const auto& account = decoded->choice.account;
+      out.kind = ClientMessage::Kind::kSubmission;
+      out.seq = static_cast<std::uint64_t>(account.seq);
+      if (account.request.present == AccountRequest_PR_addKey) {
+        out.submission = AccountRequest{AddKey{string_of(account.request.choice.addKey.key),
+                                               string_of(account.request.choice.addKey.label)}};
+      } else if (account.request.present == AccountRequest_PR_removeKey) {
+        out.submission = AccountRequest{RemoveKey{string_of(account.request.choice.removeKey.key)}};
+      } else {
+        out.submission = AccountRequest{ListKeys{}};
+      }
+      return std::optional<ClientMessage>{out};
+    }
+    default:
+      return undecodable(kWhat, **frame);
+  }
 }
 
 }  // namespace game::protocol

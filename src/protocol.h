@@ -87,8 +87,8 @@ class BerFramer {
 
   void feed(const char* data, std::size_t size);
   // The next complete, well-framed TLV (valid until the next feed); nullopt when more bytes are
-  // needed. `what` names the message kind in errors ("response", "server message").
-  Result<std::optional<std::string_view>> next(const char* what);
+  // needed. Errors name the message as `what` ("response") and its ASN.1 `type` ("Response").
+  Result<std::optional<std::string_view>> next(const char* what, const char* type);
   // True when no partial message is buffered.
   bool empty() const { return pos_ == buffer_.size(); }
 
@@ -118,6 +118,24 @@ class ServerMessageReader {
   void feed(const char* data, std::size_t size) { framer_.feed(data, size); }
   Result<std::optional<ServerMessage>> next();
   bool empty() const { return framer_.empty(); }
+
+ private:
+  BerFramer framer_;
+};
+
+// The other direction, for a server: tests/unit/session_test.cc's fake server speaks through it.
+struct ClientMessage {
+  enum class Kind { kOpen, kSubmission };
+  Kind kind = Kind::kOpen;
+  StreamId stream{};      // kOpen
+  std::uint64_t seq = 0;  // kSubmission
+  Submission submission;  // kSubmission
+};
+void encode_server_message(const ServerMessage& message, std::string& out);
+class ClientMessageReader {
+ public:
+  void feed(const char* data, std::size_t size) { framer_.feed(data, size); }
+  Result<std::optional<ClientMessage>> next();
 
  private:
   BerFramer framer_;

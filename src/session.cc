@@ -1,10 +1,12 @@
 #include "session.h"
 
 #include <poll.h>
+#include <sys/random.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "protocol.h"
 #include "text.h"
@@ -17,69 +19,156 @@ using Clock = std::chrono::steady_clock;
 // Largest data message when coalescing: below every implementation's maximum packet (RFC 4253
 // 6.1 guarantees 32768 bytes of payload).
 constexpr std::size_t kMaxChunk = 32 * 1024 - 64;
-// Between two reads of the server's responses, at most this many single-PDU writes.
+// Between two reads of the server's responses, at most this many writes.
 constexpr int kWritesPerRound = 256;
+// Protocol 2 keeps every request until its result arrives, to resend it after a loss; beyond
+// this many, the pump waits for results before sending more (bounded memory).
+constexpr std::size_t kMaxUnacknowledged = 65536;
+// seq is an INTEGER below 2^63 (docs/protocol.md).
+constexpr std::uint64_t kMaxSeq = (std::uint64_t{1} << 63) - 1;
+// Reconnection backoff (protocol 2): the first retry at once, then doubling up to the cap.
+constexpr std::chrono::milliseconds kFirstBackoff{100};
+constexpr std::chrono::milliseconds kMaxBackoff{2000};
 
 std::string count_text(std::uint64_t n, const char* what) {
   return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
 }
 
+std::string seconds_text(std::chrono::milliseconds duration) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g s", std::chrono::duration<double>(duration).count());
+  return text;
+}
+
+// A lost connection or a server that stopped answering: worth a reconnection in protocol 2.
+// Anything else (a protocol error, a refused key, a changed host key) is not.
+bool is_loss(const Error& error) { return error.code == Exit::kUnavailable || error.code == Exit::kTimeout; }
+
+// Protocol 1 results held until the channel ends: a response carries no request identity, so
+// an extra one anywhere shifts every answer after it. Only a channel that ended without one
+// proves the count, and so what each line's answer was. Consecutive lines with the same
+// outcome are one run, so that a million accepted lines take a few bytes.
+class HeldOutcomes {
+ public:
+  void add(std::uint64_t line, Outcome outcome, std::string reason) {
+    if (!runs_.empty() && runs_.back().outcome == outcome && reason.empty() && runs_.back().reason.empty() &&
+        runs_.back().first + runs_.back().count == line) {
+      ++runs_.back().count;
+    } else {
+      runs_.push_back({line, 1, outcome, std::move(reason)});
+    }
+  }
+  // Reports every held line: with its answer if `trusted`, else as not acknowledged.
+  void release(bool trusted, Observer& observer, Tally& tally) {
+    for (const Run& run : runs_) {
+      for (std::uint64_t line = run.first; line < run.first + run.count; ++line) {
+        const Outcome outcome = trusted ? run.outcome : Outcome::kNotDelivered;
+        ++(outcome == Outcome::kAccepted   ? tally.accepted
+           : outcome == Outcome::kRejected ? tally.rejected
+                                           : tally.not_delivered);
+        observer.on_outcome(line, outcome, trusted ? run.reason : std::string());
+      }
+    }
+    runs_.clear();
+  }
+
+ private:
+  struct Run {
+    std::uint64_t first;
+    std::uint64_t count;
+    Outcome outcome;
+    std::string reason;
+  };
+  std::deque<Run> runs_;
+};
+
+// A protocol 2 request kept until its result arrives.
+struct Unanswered {
+  std::uint64_t seq;
+  std::string bytes;  // the encoded submit or account message
+};
+
 class Pump {
  public:
-  Pump(Connection& connection, Channel& channel, RequestSource& source, Observer& observer,
+  Pump(std::unique_ptr<Channel> channel, Connector& connector, RequestSource& source, Observer& observer,
        const SessionOptions& options, Trace& trace, Tally& tally)
-      : connection_(connection),
-        channel_(channel),
+      : channel_(std::move(channel)),
+        connector_(connector),
         source_(source),
         observer_(observer),
         options_(options),
         trace_(trace),
         tally_(tally),
-        acknowledging_(options.acks == AckMode::kYes) {}
+        v2_(options.protocol == 2),
+        acknowledging_(v2_ || options.acks == AckMode::kYes) {}
 
   Status run() {
-    Status status = stream();
-    if (status) status = finish();
-    if (status && stop_requests() > 0) status = stopped();
-    if (!status) fail_in_flight();
-    return status;
+    for (;;) {
+      Status status = stream();
+      if (status) status = finish();
+      if (status && stop_requests() > 0) status = stopped();
+      if (status) {
+        held_.release(true, observer_, tally_);
+        return status;
+      }
+      if (is_loss(status.error())) {
+        // What the server sent before the loss is still readable: count it before anything else.
+        auto drained = read_messages();
+        if (!drained && drained.error().code == Exit::kProtocol) status = std::move(drained).error();
+      }
+      if (v2_ && is_loss(status.error()) && everything_answered()) {
+        trace_.step(status.error().message + " after the last result: nothing is lost");
+        return {};
+      }
+      if (v2_ && is_loss(status.error())) status = reconnect(std::move(status).error());
+      if (!status) {
+        fail(status.error());
+        return status;
+      }
+    }
   }
 
  private:
   Status stream() {
     last_progress_ = Clock::now();
     for (;;) {
-      auto open = read_responses();
+      auto open = read_messages();
       if (!open) return std::move(open).error();
       if (!*open) return closed_early();
       GAME_TRY(check_stop());
       if (stopping()) return {};
       auto wrote = write_ready();
       if (!wrote) return std::move(wrote).error();
-      if (source_done_ && !have_next_) return {};
+      if (source_done_ && !have_next_ && written_ == unanswered_.size()) return {};
       if (*wrote) continue;
-      GAME_TRY(wait(waiting_for_source_ ? source_.wait_fd() : -1, deadline()));
+      GAME_TRY(channel_->wait({stop_fd(), waiting_for_source_ ? source_.wait_fd() : -1}, deadline()));
       if (Clock::now() >= deadline()) return timed_out();
     }
   }
 
-  // After the last request: EOF, then acknowledgements or the server's close, then our close.
+  // After the last request: EOF, then the remaining results and the server's close (protocol
+  // 2, and protocol 1 servers that acknowledge), then our close.
   Status finish() {
-    GAME_TRY(channel_.send_eof());
-    trace_.step("sent " + count_text(tally_.sent, "request") + " and EOF");
+    if (!eof_sent_) {
+      GAME_TRY(channel_->send_eof());
+      eof_sent_ = true;
+      trace_.step("sent " + count_text(tally_.sent, "request") + " and EOF");
+    }
     const auto grace_end = Clock::now() + options_.ack_grace;
     last_progress_ = Clock::now();
     for (;;) {
-      auto open = read_responses();
+      auto open = read_messages();
       if (!open) return std::move(open).error();
-      if (in_flight_.empty()) break;
+      const bool answered = pending() == 0;
+      if (answered && !acknowledging_) break;  // nothing sent: nothing to wait for
       GAME_TRY(check_stop());
-      if (!acknowledging_ && !*open) {
+      if (!*open) {
+        if (answered) break;
+        if (acknowledging_) return closed_early();
         trace_.step("server closed the channel without acknowledging: delivered, not acknowledged");
         resolve_in_flight(Outcome::kDelivered);
         break;
       }
-      if (!*open) return closed_early();
       if (!acknowledging_ && (options_.acks == AckMode::kNo || Clock::now() >= grace_end)) {
         // A server that neither acknowledges nor closes: close it ourselves. Its CLOSE answers
         // ours only after everything we sent before it, so it is the proof of delivery.
@@ -93,8 +182,12 @@ class Pump {
       }
       auto until = std::min(deadline(), stop_deadline_);
       if (!acknowledging_ && options_.acks == AckMode::kAuto) until = std::min(until, grace_end);
-      GAME_TRY(wait(-1, until));
-      if (Clock::now() >= deadline()) return timed_out();
+      GAME_TRY(channel_->wait({stop_fd()}, until));
+      if (Clock::now() >= deadline()) {
+        if (!answered) return timed_out();
+        trace_.step("every result is in but the server kept the channel open (--timeout)");
+        break;
+      }
     }
     trace_.step("all requests resolved");
     return close_handshake();
@@ -103,67 +196,123 @@ class Pump {
   // RFC 4254 5.3: our CLOSE, then the server's, bounded by --timeout. Disconnecting earlier could
   // make the server drop what it has received but not yet processed.
   Status close_handshake() {
-    if (channel_.remote_closed()) return {};
-    GAME_TRY(channel_.close());
+    if (channel_->remote_closed()) return {};
+    GAME_TRY(channel_->close());
     // A server still working through what we sent returns window as it goes: that is progress.
     auto until = Clock::now() + options_.timeout;
-    std::uint32_t window = channel_.window();
-    while (!channel_.remote_closed()) {
-      GAME_TRY(channel_.process_incoming());
-      if (channel_.remote_closed()) break;
+    std::uint32_t window = channel_->window();
+    while (!channel_->remote_closed()) {
+      std::string ignored;
+      GAME_TRY(channel_->read_available(ignored));
+      if (channel_->remote_closed()) break;
       GAME_TRY(check_stop());
-      if (channel_.window() != window) {
-        window = channel_.window();
+      if (channel_->window() != window) {
+        window = channel_->window();
         until = Clock::now() + options_.timeout;
       }
       if (Clock::now() >= until) {
-        return make_error(Exit::kTimeout, connection_.endpoint().display() +
-                                              ": server did not answer the channel close (--timeout)" +
-                                              pending_text());
+        return make_error(
+            Exit::kTimeout,
+            channel_->peer() + ": server did not answer the channel close (--timeout)" + pending_text());
       }
-      GAME_TRY(wait(-1, std::min(until, stop_deadline_)));
+      GAME_TRY(channel_->wait({stop_fd()}, std::min(until, stop_deadline_)));
     }
     trace_.step("channel closed");
     return {};
   }
 
-  // Reads and handles every response available now. False once the server sent EOF or closed.
-  Result<bool> read_responses() {
+  // Handles every message available now, including those that arrived before a failure. False
+  // once the server sent EOF or closed.
+  Result<bool> read_messages() {
     inbox_.clear();
-    auto open = channel_.read_available(inbox_);
-    if (!open) return open;
+    auto open = channel_->read_available(inbox_);
     if (!inbox_.empty()) {
       last_progress_ = Clock::now();
-      reader_.feed(inbox_.data(), inbox_.size());
-      for (;;) {
-        auto response = reader_.next();
-        if (!response) return std::move(response).error();
-        if (!*response) break;
-        GAME_TRY(handle(**response));
-      }
+      GAME_TRY(v2_ ? handle_v2(inbox_) : handle_v1(inbox_));
     }
-    return *open;
+    return open;
   }
 
-  Status handle(const protocol::Response& response) {
-    if (in_flight_.empty()) {
-      return make_error(Exit::kProtocol, "server sent more responses than requests (" +
-                                             std::to_string(tally_.accepted + tally_.rejected + 1) +
-                                             " responses for " + count_text(tally_.sent, "request") + ")");
+  Status handle_v1(const std::string& bytes) {
+    reader_v1_.feed(bytes.data(), bytes.size());
+    for (;;) {
+      auto response = reader_v1_.next();
+      if (!response) return std::move(response).error();
+      if (!*response) return {};
+      ++responses_;
+      if (in_flight_.empty()) {
+        return make_error(Exit::kProtocol, channel_->peer() + ": server sent more responses than requests (" +
+                                               std::to_string(responses_) + " responses for " +
+                                               count_text(tally_.sent, "request") + ")");
+      }
+      if (!acknowledging_) {
+        acknowledging_ = true;
+        trace_.step("server acknowledges requests: coalescing writes");
+      }
+      const std::uint64_t line = in_flight_.pop();
+      held_.add(line, (*response)->accepted ? Outcome::kAccepted : Outcome::kRejected,
+                std::move((*response)->reason));
     }
-    if (!acknowledging_) {
-      acknowledging_ = true;
-      trace_.step("server acknowledges requests: coalescing writes");
+  }
+
+  Status handle_v2(const std::string& bytes) {
+    reader_v2_.feed(bytes.data(), bytes.size());
+    for (;;) {
+      auto message = reader_v2_.next();
+      if (!message) return std::move(message).error();
+      if (!*message) return {};
+      if (const auto* opened = std::get_if<protocol::Opened>(&**message)) {
+        if (opened_) return protocol_error("server sent opened twice");
+        opened_ = true;
+        trace_.step("stream open on " + channel_->peer() + ", lastSeq " + std::to_string(opened->last_seq));
+        continue;
+      }
+      GAME_TRY(handle_result(std::get<protocol::ResultMessage>(**message)));
     }
-    const std::uint64_t line = in_flight_.pop();
-    if (response.accepted) {
-      ++tally_.accepted;
-      observer_.on_outcome(line, Outcome::kAccepted, {});
-    } else {
-      ++tally_.rejected;
-      observer_.on_outcome(line, Outcome::kRejected, response.reason);
+  }
+
+  Status handle_result(const protocol::ResultMessage& result) {
+    using Kind = protocol::ResultMessage::Kind;
+    const std::string seq = std::to_string(result.seq);
+    if (!opened_) return protocol_error("server sent a result (seq " + seq + ") before opened");
+    if (written_ == 0 || result.seq <= last_answered_) {
+      return protocol_error("server sent a result for seq " + seq +
+                            (result.seq <= last_answered_ ? " again" : " with no request waiting") +
+                            " (one result too many)");
+    }
+    if (result.seq != unanswered_.front().seq) {
+      const bool sent = std::any_of(unanswered_.begin(), unanswered_.begin() + static_cast<long>(written_),
+                                    [&](const Unanswered& u) { return u.seq == result.seq; });
+      return protocol_error("server sent a result for seq " + seq +
+                            (sent ? " out of order" : ", a seq this channel never sent") + "; seq " +
+                            std::to_string(unanswered_.front().seq) + " was due");
+    }
+    const std::uint64_t line = unanswered_.front().seq;
+    last_answered_ = line;
+    unanswered_.pop_front();
+    --written_;
+    switch (result.kind) {
+      case Kind::kKeys:
+        observer_.on_keys(line, result.keys);
+        [[fallthrough]];
+      case Kind::kAccepted:
+        ++tally_.accepted;
+        observer_.on_outcome(line, Outcome::kAccepted, {});
+        break;
+      case Kind::kDuplicate:
+        ++tally_.duplicate;
+        observer_.on_outcome(line, Outcome::kDuplicate, {});
+        break;
+      case Kind::kRejected:
+        ++tally_.rejected;
+        observer_.on_outcome(line, Outcome::kRejected, result.reason);
+        break;
     }
     return {};
+  }
+
+  Error protocol_error(const std::string& what) const {
+    return make_error(Exit::kProtocol, channel_->peer() + ": " + what);
   }
 
   // Writes whatever the window allows. True if anything was written or taken from the source.
@@ -173,58 +322,167 @@ class Pump {
       auto fetched = fetch();
       if (!fetched) return std::move(fetched).error();
       progress |= *fetched;
-      if (!have_next_) break;
-      const std::size_t window = channel_.window();
-      // A request never straddles two data messages: the original server decodes each
-      // message as exactly one Request, so wait for window rather than let libssh split it.
-      if (next_.pdu.size() > window) break;
-      if (acknowledging_) {
-        // The server reads a byte stream: pack as many requests as fit into one message.
-        const std::size_t limit = std::min(window, kMaxChunk);
-        chunk_.clear();
-        while (have_next_ && chunk_.size() + next_.pdu.size() <= limit) {
-          chunk_ += next_.pdu;
-          take_next();
-          auto more = fetch();
-          if (!more) return std::move(more).error();
-        }
-        GAME_TRY(channel_.write(chunk_));
-      } else {
-        GAME_TRY(channel_.write(next_.pdu));
-        take_next();
-      }
+      auto wrote = v2_ ? write_v2() : write_v1();
+      if (!wrote) return std::move(wrote).error();
+      if (!*wrote) break;
       progress = true;
       last_progress_ = Clock::now();
     }
     return progress;
   }
 
-  // Pulls the next request from the source if none is pending. True if one was pulled.
+  Result<bool> write_v1() {
+    if (!have_next_) return false;
+    const std::size_t window = channel_->window();
+    // A request never straddles two data messages: the original server decodes each
+    // message as exactly one Request, so wait for window rather than let libssh split it.
+    if (next_bytes_.size() > window) return false;
+    if (!acknowledging_) {
+      GAME_TRY(channel_->write(next_bytes_));
+      take_next();
+      return true;
+    }
+    // The server reads a byte stream: pack as many requests as fit into one message.
+    const std::size_t limit = std::min<std::size_t>(window, kMaxChunk);
+    chunk_.clear();
+    while (have_next_ && chunk_.size() + next_bytes_.size() <= limit) {
+      chunk_ += next_bytes_;
+      take_next();
+      auto more = fetch();
+      if (!more) return std::move(more).error();
+    }
+    GAME_TRY(channel_->write(chunk_));
+    return true;
+  }
+
+  // Protocol 2: open first on every channel, then what an earlier channel left unanswered, then
+  // new requests; as one byte stream, coalesced.
+  Result<bool> write_v2() {
+    const std::size_t window = channel_->window();
+    const std::size_t limit = std::min<std::size_t>(window, kMaxChunk);
+    // The first message of a chunk may be larger than kMaxChunk (a long name), never than window.
+    const auto fits = [&](std::size_t size) {
+      return chunk_.empty() ? size <= window : chunk_.size() + size <= limit;
+    };
+    chunk_.clear();
+    if (!open_written_) protocol::encode_open(options_.stream, chunk_);
+    if (chunk_.size() > window) return false;
+    std::size_t resent = 0;
+    while (written_ < unanswered_.size() && fits(unanswered_[written_].bytes.size())) {
+      chunk_ += unanswered_[written_++].bytes;
+      ++resent;
+    }
+    while (written_ == unanswered_.size() && have_next_ && unanswered_.size() < kMaxUnacknowledged &&
+           fits(next_bytes_.size())) {
+      chunk_ += next_bytes_;
+      take_next();
+      auto more = fetch();
+      if (!more) return std::move(more).error();
+    }
+    if (chunk_.empty()) return false;
+    GAME_TRY(channel_->write(chunk_));
+    open_written_ = true;
+    if (resent > 0)
+      trace_.step("resent " + count_text(resent, "unanswered request") + " to " + channel_->peer());
+    return true;
+  }
+
+  // Pulls the next request from the source and encodes it, if none is pending. True if one was.
   Result<bool> fetch() {
     if (have_next_ || source_done_) return false;
     auto next = source_.next(next_);
     if (!next) return std::move(next).error();
     waiting_for_source_ = *next == RequestSource::Next::kWait;
     source_done_ = *next == RequestSource::Next::kEnd;
-    have_next_ = *next == RequestSource::Next::kReady;
-    return have_next_;
+    if (*next != RequestSource::Next::kReady) return false;
+    GAME_TRY(encode_next());
+    have_next_ = true;
+    return true;
+  }
+
+  Status encode_next() {
+    next_bytes_.clear();
+    if (v2_) {
+      if (next_.line <= last_line_ || next_.line > kMaxSeq) {
+        return make_error(Exit::kDataErr, "request numbers must increase along a submission (line " +
+                                              std::to_string(next_.line) + " after " +
+                                              std::to_string(last_line_) + ")");
+      }
+      last_line_ = next_.line;
+      protocol::encode_submission(next_.line, next_.request, next_bytes_);
+      return {};
+    }
+    const auto* request = std::get_if<protocol::Request>(&next_.request);
+    if (request == nullptr) {
+      return make_error(Exit::kUnavailable, channel_->peer() +
+                                                " speaks protocol 1, which has no account requests (they "
+                                                "need a server that offers protocol 2)");
+    }
+    protocol::encode(*request, next_bytes_);
+    return {};
   }
 
   void take_next() {
-    in_flight_.push(next_.line);
+    if (v2_) {
+      unanswered_.push_back({next_.line, std::move(next_bytes_)});
+      ++written_;
+    } else {
+      in_flight_.push(next_.line);
+    }
     ++tally_.sent;
     have_next_ = false;
+    observer_.on_sent(next_.line);
   }
+
+  // Requests written on this channel and not yet answered.
+  std::uint64_t pending() const { return v2_ ? written_ : in_flight_.size(); }
+
+  bool everything_answered() const { return unanswered_.empty() && source_done_ && !have_next_; }
 
   // When the wait for the server must end: only while we need something from it.
   Clock::time_point deadline() const {
     const bool need_server =
-        (have_next_ && !waiting_for_source_) || (acknowledging_ && !in_flight_.empty()) || source_done_;
+        (have_next_ && !waiting_for_source_) || (acknowledging_ && pending() > 0) || source_done_;
     return need_server ? last_progress_ + options_.timeout : Clock::time_point::max();
+  }
+
+  // Protocol 2 after a loss: new channels (each tries every address of the server in turn),
+  // with backoff, until options_.reconnect_for has passed.
+  Status reconnect(Error cause) {
+    trace_.step(cause.message + "; reconnecting");
+    const auto start = Clock::now();
+    auto delay = std::chrono::milliseconds(0);
+    for (int attempt = 1;; ++attempt) {
+      if (delay.count() > 0) {
+        pollfd stop{stop_fd(), POLLIN, 0};
+        ::poll(&stop, 1, static_cast<int>(delay.count()));
+      }
+      if (stop_requests() > 0) return stopped();
+      auto channel = connector_.connect(trace_);
+      if (channel) {
+        channel_ = std::move(*channel);
+        ++tally_.reconnections;
+        trace_.step("reconnected to " + channel_->peer() + " (attempt " + std::to_string(attempt) + ")");
+        reader_v2_ = protocol::ServerMessageReader();
+        opened_ = open_written_ = eof_sent_ = false;
+        written_ = 0;
+        last_answered_ = 0;
+        return {};
+      }
+      if (!is_loss(channel.error())) return std::move(channel).error();
+      trace_.step("reconnection attempt " + std::to_string(attempt) + ": " + channel.error().message);
+      delay = delay.count() == 0 ? kFirstBackoff : std::min(delay * 2, kMaxBackoff);
+      if (Clock::now() + delay - start >= options_.reconnect_for) {
+        cause.message += "; no node answered within " + seconds_text(options_.reconnect_for) +
+                         " of reconnecting (last: " + channel.error().message + ")";
+        return cause;
+      }
+    }
   }
 
   // Stop requests so far (signals, closed output); 0 without a StopRequests.
   int stop_requests() { return options_.stop != nullptr ? options_.stop->poll() : 0; }
+  int stop_fd() const { return options_.stop != nullptr ? options_.stop->fd() : -1; }
 
   // The first stop request: nothing more is sent; the request read but not written is named so
   // that the report knows the first line the server has not seen. finish() then waits for the
@@ -260,39 +518,23 @@ class Pump {
     return error;
   }
 
-  Status wait(int source_fd, Clock::time_point until) {
-    const int stop_fd = options_.stop != nullptr ? options_.stop->fd() : -1;
-    pollfd fds[3] = {{connection_.fd(), POLLIN, 0}, {stop_fd, POLLIN, 0}, {source_fd, POLLIN, 0}};
-    const nfds_t count = source_fd >= 0 ? 3 : 2;  // poll ignores the negative fd of no StopRequests
-    int timeout_ms = -1;
-    if (until != Clock::time_point::max()) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
-      timeout_ms = static_cast<int>(std::max<long>(left.count(), 0));
-    }
-    const int rc = ::poll(fds, count, timeout_ms);
-    if (rc < 0 && errno != EINTR) return make_error(Exit::kIoErr, "poll failed");
-    return {};
-  }
-
   Error timed_out() const {
-    const auto seconds = std::chrono::duration<double>(options_.timeout).count();
-    char text[32];
-    std::snprintf(text, sizeof text, "%g", seconds);
-    const bool unread = have_next_ && next_.pdu.size() > channel_.window();
+    const bool unread = have_next_ && next_bytes_.size() > channel_->window();
     const std::string what =
         unread ? "server stopped reading (no SSH window left)" : "server sent no acknowledgement";
-    return make_error(Exit::kTimeout, connection_.endpoint().display() + ": " + what + " for " + text +
-                                          " s (--timeout)" + pending_text());
+    return make_error(Exit::kTimeout, channel_->peer() + ": " + what + " for " +
+                                          seconds_text(options_.timeout) + " (--timeout)" + pending_text());
   }
 
   Error closed_early() const {
-    return make_error(Exit::kUnavailable, connection_.endpoint().display() +
-                                              ": server closed the channel early" + pending_text());
+    return make_error(Exit::kUnavailable,
+                      channel_->peer() + ": server closed the channel early" + pending_text());
   }
 
   std::string pending_text() const {
-    if (in_flight_.empty()) return "";
-    return "; " + count_text(in_flight_.size(), "request") + " not acknowledged";
+    const std::uint64_t n = v2_ ? unanswered_.size() : in_flight_.size();
+    if (n == 0) return "";
+    return "; " + count_text(n, "request") + " not acknowledged";
   }
 
   void resolve_in_flight(Outcome outcome) {
@@ -303,29 +545,52 @@ class Pump {
     }
   }
 
-  // The request taken from the source but not yet written also gets its outcome.
-  void fail_in_flight() {
+  // Every request without an answer gets one: not acknowledged. After a protocol error the held
+  // protocol 1 answers are not trusted either.
+  void fail(const Error& error) {
+    held_.release(error.code != Exit::kProtocol, observer_, tally_);
     resolve_in_flight(Outcome::kNotDelivered);
+    for (const Unanswered& u : unanswered_) {
+      ++tally_.not_delivered;
+      observer_.on_outcome(u.seq, Outcome::kNotDelivered, {});
+    }
+    unanswered_.clear();
     if (have_next_) {  // never written: named as not delivered, but not counted as sent
       have_next_ = false;
       observer_.on_outcome(next_.line, Outcome::kNotDelivered, {});
     }
   }
 
-  Connection& connection_;
-  Channel& channel_;
+  std::unique_ptr<Channel> channel_;
+  Connector& connector_;
   RequestSource& source_;
   Observer& observer_;
   const SessionOptions& options_;
   Trace& trace_;
   Tally& tally_;
+  const bool v2_;
 
+  // Protocol 1.
   bool acknowledging_;
-  protocol::ResponseReader reader_;
+  protocol::ResponseReader reader_v1_;
   LineQueue in_flight_;
+  HeldOutcomes held_;
+  std::uint64_t responses_ = 0;
+
+  // Protocol 2: unanswered_[0, written_) was written on this channel; the rest waits to be resent.
+  protocol::ServerMessageReader reader_v2_;
+  std::deque<Unanswered> unanswered_;
+  std::size_t written_ = 0;
+  bool opened_ = false;
+  bool open_written_ = false;
+  std::uint64_t last_answered_ = 0;  // on this channel
+  std::uint64_t last_line_ = 0;
+
+  bool eof_sent_ = false;
   std::string inbox_;
   std::string chunk_;
   Outgoing next_;
+  std::string next_bytes_;
   bool have_next_ = false;
   bool source_done_ = false;
   bool waiting_for_source_ = false;
@@ -334,6 +599,18 @@ class Pump {
 };
 
 }  // namespace
+
+Result<protocol::StreamId> new_stream_id() {
+  protocol::StreamId id{};
+  std::size_t got = 0;
+  while (got < id.size()) {
+    const ssize_t n = ::getrandom(id.data() + got, id.size() - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return make_error(Exit::kIoErr, std::string("getrandom failed: ") + std::strerror(errno));
+    got += static_cast<std::size_t>(n);
+  }
+  return id;
+}
 
 void LineQueue::push(std::uint64_t line) {
   if (!runs_.empty() && runs_.back().first + runs_.back().count == line) {
@@ -353,9 +630,9 @@ std::uint64_t LineQueue::pop() {
   return line;
 }
 
-Status run_session(Connection& connection, Channel& channel, RequestSource& source, Observer& observer,
-                   const SessionOptions& options, Trace& trace, Tally& tally) {
-  return Pump(connection, channel, source, observer, options, trace, tally).run();
+Status run_session(std::unique_ptr<Channel> channel, Connector& reconnect, RequestSource& source,
+                   Observer& observer, const SessionOptions& options, Trace& trace, Tally& tally) {
+  return Pump(std::move(channel), reconnect, source, observer, options, trace, tally).run();
 }
 
 }  // namespace game

@@ -1,23 +1,29 @@
-// One subsystem session: streams requests from a source over a channel, pipelined, reading
-// acknowledgements while writing, and reports every request's outcome exactly once.
+// One unit of work: streams requests from a source over a channel, pipelined, reading results
+// while writing, and reports every request's outcome exactly once. Protocol 2 (docs/protocol.md)
+// numbers each request (seq = its line) on a stream, so after a lost connection the pump
+// reconnects and resends whatever is not yet acknowledged; protocol 1 cannot, and fails.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "config.h"
 #include "error.h"
+#include "protocol.h"
 #include "signals.h"
 #include "trace.h"
 #include "transport.h"
 
 namespace game {
 
-// An encoded request and where it came from (input line, or position on the command line).
+// A request and where it came from (input line, or 1 for a one-shot command). Lines increase
+// strictly along a unit of work: in protocol 2 the line is the request's seq.
 struct Outgoing {
-  std::string pdu;
+  protocol::Submission request;
   std::uint64_t line = 0;
 };
 
@@ -31,24 +37,31 @@ class RequestSource {
 };
 
 enum class Outcome {
-  kAccepted,      // acknowledged by the server
+  kAccepted,      // acknowledged by the server: applied now
   kRejected,      // the server refused it, with a reason
+  kDuplicate,     // protocol 2: the server had already applied it (an earlier send); not again
   kDelivered,     // written and the session ended cleanly, but the server does not acknowledge
   kNotDelivered,  // the session failed before the server acknowledged it
 };
 
 struct Tally {
-  std::uint64_t sent = 0;
+  std::uint64_t sent = 0;  // requests written at least once (a resend is not counted again)
   std::uint64_t accepted = 0;
   std::uint64_t rejected = 0;
+  std::uint64_t duplicate = 0;
   std::uint64_t delivered = 0;
   std::uint64_t not_delivered = 0;
+  std::uint64_t reconnections = 0;
 };
 
 class Observer {
  public:
   virtual ~Observer() = default;
+  // The request of `line` was written to the server for the first time.
+  virtual void on_sent(std::uint64_t /*line*/) {}
   virtual void on_outcome(std::uint64_t line, Outcome outcome, const std::string& reason) = 0;
+  // The answer to a listKeys request (its outcome is kAccepted).
+  virtual void on_keys(std::uint64_t /*line*/, const std::vector<protocol::KeyInfo>& /*keys*/) {}
 };
 
 struct SessionOptions {
@@ -62,7 +75,21 @@ struct SessionOptions {
   // wait at once. Every request still unresolved then is reported kNotDelivered.
   StopRequests* stop = nullptr;
   std::chrono::milliseconds stop_wait{2000};
+  int protocol = 1;             // what the channel speaks: 1 or 2
+  protocol::StreamId stream{};  // protocol 2: the unit of work's stream
+  // Protocol 2: after a lost connection, how long to keep trying to reconnect (docs/batch.md).
+  std::chrono::milliseconds reconnect_for{30000};
 };
+
+// New channels to the same server for one unit of work, speaking the same protocol.
+class Connector {
+ public:
+  virtual ~Connector() = default;
+  virtual Result<std::unique_ptr<Channel>> connect(Trace& trace) = 0;
+};
+
+// 16 bytes from the kernel's CSPRNG (getrandom(2)): a new stream for a new unit of work.
+Result<protocol::StreamId> new_stream_id();
 
 // Line numbers of requests in flight, in order; stored as runs so that a million consecutive
 // lines take a few bytes, not megabytes.
@@ -83,9 +110,10 @@ class LineQueue {
   std::uint64_t size_ = 0;
 };
 
-// Runs the session to its end. Every request taken from `source` gets exactly one outcome; on an
-// error, the requests in flight are reported kNotDelivered before the error is returned.
-Status run_session(Connection& connection, Channel& channel, RequestSource& source, Observer& observer,
-                   const SessionOptions& options, Trace& trace, Tally& tally);
+// Runs the unit of work to its end on `channel`, and in protocol 2 on channels from `reconnect`
+// after a loss. Every request taken from `source` gets exactly one outcome; on an error, the
+// requests not yet answered are reported kNotDelivered before the error is returned.
+Status run_session(std::unique_ptr<Channel> channel, Connector& reconnect, RequestSource& source,
+                   Observer& observer, const SessionOptions& options, Trace& trace, Tally& tally);
 
 }  // namespace game

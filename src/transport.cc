@@ -1,5 +1,9 @@
 #include "transport.h"
 
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <utility>
 
@@ -161,15 +165,17 @@ Status Connection::auth_result(int rc) const {
                         "different key (restore the original key, e.g. `game identity import`)");
 }
 
-Result<Channel> Connection::open_subsystem(const std::string& subsystem) {
+Result<SshChannel> Connection::open_subsystem(const std::string& subsystem, bool* refused) {
+  if (refused != nullptr) *refused = false;
   ssh_channel raw = ssh_channel_new(session_);
   if (raw == nullptr) return make_error(Exit::kUnavailable, "cannot create a channel: " + last_error());
-  Channel channel(raw, session_);
+  SshChannel channel(raw, session_, endpoint_.display());
   if (ssh_channel_open_session(raw) != SSH_OK) {
     return make_error(Exit::kUnavailable,
                       "server " + endpoint_.display() + " refused a session channel: " + last_error());
   }
   if (ssh_channel_request_subsystem(raw, subsystem.c_str()) != SSH_OK) {
+    if (refused != nullptr) *refused = ssh_is_connected(session_) != 0;
     return make_error(Exit::kUnavailable,
                       "server " + endpoint_.display() + " refused the subsystem '" + subsystem + "'");
   }
@@ -180,24 +186,32 @@ int Connection::fd() const { return ssh_get_fd(session_); }
 
 std::string Connection::last_error() const { return ssh_get_error(session_); }
 
-Channel::Channel(ssh_channel channel, ssh_session session) : channel_(channel), session_(session) {}
+SshChannel::SshChannel(ssh_channel channel, ssh_session session, std::string peer)
+    : channel_(channel), session_(session), peer_(std::move(peer)) {}
 
-Channel::Channel(Channel&& other) noexcept
-    : channel_(std::exchange(other.channel_, nullptr)), session_(other.session_) {}
+SshChannel::SshChannel(SshChannel&& other) noexcept
+    : channel_(std::exchange(other.channel_, nullptr)),
+      session_(other.session_),
+      peer_(std::move(other.peer_)),
+      connection_(std::move(other.connection_)) {}
 
-Channel::~Channel() {
+SshChannel::~SshChannel() {
   if (channel_ != nullptr) ssh_channel_free(channel_);
 }
 
-std::uint32_t Channel::window() const { return ssh_channel_window_size(channel_); }
+void SshChannel::own(Connection&& connection) {
+  connection_ = std::make_unique<Connection>(std::move(connection));
+}
 
-Status Channel::write(std::string_view bytes) {
+std::uint32_t SshChannel::window() const { return ssh_channel_window_size(channel_); }
+
+Status SshChannel::write(std::string_view bytes) {
   const int n = ssh_channel_write(channel_, bytes.data(), static_cast<uint32_t>(bytes.size()));
   if (n == static_cast<int>(bytes.size())) return {};
   return make_error(Exit::kUnavailable, std::string("write failed: ") + ssh_get_error(session_));
 }
 
-Result<bool> Channel::read_available(std::string& out) {
+Result<bool> SshChannel::read_available(std::string& out) {
   // Bounded per call so that a server flooding us cannot grow `out` without limit.
   constexpr std::size_t kMaxPerCall = 256 * 1024;
   for (const std::size_t start = out.size(); out.size() - start < kMaxPerCall;) {
@@ -218,24 +232,31 @@ Result<bool> Channel::read_available(std::string& out) {
   return true;
 }
 
-Status Channel::send_eof() {
+Status SshChannel::send_eof() {
   if (ssh_channel_send_eof(channel_) == SSH_OK) return {};
   return make_error(Exit::kUnavailable, std::string("cannot send EOF: ") + ssh_get_error(session_));
 }
 
-Status Channel::close() {
+Status SshChannel::close() {
   if (ssh_channel_close(channel_) == SSH_OK) return {};
   return make_error(Exit::kUnavailable, std::string("cannot close the channel: ") + ssh_get_error(session_));
 }
 
-Status Channel::process_incoming() {
-  // ssh_channel_poll runs libssh's packet loop even on a channel we have closed.
-  if (ssh_channel_poll(channel_, 0) == SSH_ERROR) {
-    return make_error(Exit::kUnavailable, std::string("connection lost: ") + ssh_get_error(session_));
+Status SshChannel::wait(std::initializer_list<int> fds, Clock::time_point until) {
+  pollfd polled[4] = {{ssh_get_fd(session_), POLLIN, 0}};
+  nfds_t count = 1;
+  for (const int fd : fds) {
+    if (fd >= 0 && count < 4) polled[count++] = {fd, POLLIN, 0};
   }
+  int timeout_ms = -1;
+  if (until != Clock::time_point::max()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+    timeout_ms = static_cast<int>(std::max<long>(left.count(), 0));
+  }
+  if (::poll(polled, count, timeout_ms) < 0 && errno != EINTR) return make_error(Exit::kIoErr, "poll failed");
   return {};
 }
 
-bool Channel::remote_closed() const { return ssh_channel_is_eof(channel_) != 0; }
+bool SshChannel::remote_closed() const { return ssh_channel_is_eof(channel_) != 0; }
 
 }  // namespace game

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -22,7 +23,7 @@ struct Endpoint {
 // Parses HOST, HOST:PORT, [V6], [V6]:PORT; a bare V6 literal (two or more ':') has no port.
 Result<Endpoint> parse_endpoint(std::string_view text, std::uint16_t default_port);
 
-class Channel;
+class SshChannel;
 
 class Connection {
  public:
@@ -41,7 +42,9 @@ class Connection {
   // The same through an agent socket that holds only the player's key (see agent.h); the
   // connection takes ownership of `agent_fd`.
   Status authenticate_with_agent(int agent_fd);
-  Result<Channel> open_subsystem(const std::string& subsystem);
+  // Opens a session channel and requests `subsystem` on it; `refused` (if given) tells whether
+  // a failure was the server refusing that subsystem (the channel itself was opened).
+  Result<SshChannel> open_subsystem(const std::string& subsystem, bool* refused = nullptr);
 
   int fd() const;
   std::string last_error() const;
@@ -55,32 +58,58 @@ class Connection {
   Endpoint endpoint_;
 };
 
-// A subsystem channel. Writes never wait for window: callers check window() first, because
-// libssh splits a write that exceeds the window across data messages.
+// What the session pump needs of a subsystem channel: the seam between the pump (session.cc)
+// and SSH. SshChannel below is the real one; tests/unit/session_test.cc has an in-memory fake.
+// Writes never wait for window: callers check window() first, because libssh splits a write
+// that exceeds the window across data messages.
 class Channel {
  public:
-  ~Channel();
-  Channel(Channel&&) noexcept;
-  Channel& operator=(Channel&&) = delete;
+  using Clock = std::chrono::steady_clock;
+  virtual ~Channel() = default;
 
-  std::uint32_t window() const;
-  Status write(std::string_view bytes);
+  virtual std::uint32_t window() const = 0;
+  virtual Status write(std::string_view bytes) = 0;
   // Appends whatever the server has sent so far without blocking. Returns false once the
-  // server has sent EOF or closed the channel and everything was read.
-  Result<bool> read_available(std::string& out);
-  Status send_eof();
+  // server has sent EOF or closed the channel and everything was read. On an error, the bytes
+  // that arrived before it are still appended to `out`: the caller handles them first.
+  virtual Result<bool> read_available(std::string& out) = 0;
+  virtual Status send_eof() = 0;
   // Sends our CLOSE (RFC 4254 5.3). The server's answer then shows up as remote_closed().
-  Status close();
-  // Handles whatever the server has sent, without blocking and without reading data.
-  Status process_incoming();
-  // True once the server has sent EOF or CLOSE (libssh's ssh_channel_is_eof is set by both).
-  bool remote_closed() const;
+  virtual Status close() = 0;
+  // True once the server has sent EOF or CLOSE.
+  virtual bool remote_closed() const = 0;
+  // Blocks until the server may have sent something, one of `fds` is readable (negative ones are
+  // ignored), or `until`.
+  virtual Status wait(std::initializer_list<int> fds, Clock::time_point until) = 0;
+  // host:port of the node at the other end, for messages.
+  virtual std::string peer() const = 0;
+};
+
+class SshChannel final : public Channel {
+ public:
+  ~SshChannel() override;
+  SshChannel(SshChannel&&) noexcept;
+  SshChannel& operator=(SshChannel&&) = delete;
+
+  // Keeps `connection` (the one this channel was opened on) alive as long as the channel.
+  void own(Connection&& connection);
+
+  std::uint32_t window() const override;
+  Status write(std::string_view bytes) override;
+  Result<bool> read_available(std::string& out) override;
+  Status send_eof() override;
+  Status close() override;
+  bool remote_closed() const override;
+  Status wait(std::initializer_list<int> fds, Clock::time_point until) override;
+  std::string peer() const override { return peer_; }
 
  private:
   friend class Connection;
-  Channel(ssh_channel channel, ssh_session session);
+  SshChannel(ssh_channel channel, ssh_session session, std::string peer);
   ssh_channel channel_;
-  ssh_session session_;  // not owned: for error messages
+  ssh_session session_;  // not owned (unless own() was called): for polling and error messages
+  std::string peer_;
+  std::unique_ptr<Connection> connection_;  // declared last: freed after the channel
 };
 
 }  // namespace game

@@ -3,6 +3,7 @@
 import concurrent.futures
 import glob
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -45,9 +46,13 @@ class ConfigSafety(unittest.TestCase):
             self.assertNotEqual(generated, hand_written)
             r = run_game(["score", "3"], home)
             self.assertEqual(r.returncode, OK, r.stderr)
-            line = f"host_key = \"{server.host_key_fingerprint()}\"\n"
+            # Recorded beside the host key: the protocol the server speaks, and when that was found out.
+            line = (f"host_key = \"{server.host_key_fingerprint()}\"\n"
+                    "protocol = 1\nprotocol_checked = WHEN\n")
             expected = hand_written.replace("host = \"127.0.0.1\"\n", "host = \"127.0.0.1\"\n" + line)
-            self.assertEqual(home.read_config(), expected)
+            written = re.sub(r"(?m)^protocol_checked = \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$",
+                             "protocol_checked = WHEN", home.read_config())
+            self.assertEqual(written, expected)
             self.assertEqual(mode_of(home.config_path), 0o600)
             leftovers = [f for f in os.listdir(home.path) if ".tmp" in f]
             self.assertEqual(leftovers, [])

@@ -1,0 +1,119 @@
+#include "connect.h"
+
+#include <algorithm>
+#include <ctime>
+#include <optional>
+#include <random>
+
+#include "hostkey.h"
+
+namespace game {
+
+Result<Connected> connect_any(const ServerConfig& server, const std::string& user,
+                              std::chrono::milliseconds timeout, Trace& trace) {
+  std::vector<std::string> addresses = server.addresses;
+  if (server.shuffle) {
+    std::random_device random;
+    std::shuffle(addresses.begin(), addresses.end(), std::mt19937(random()));
+  }
+  std::optional<Error> last;
+  for (const std::string& address : addresses) {
+    auto endpoint = parse_endpoint(address, server.port);
+    if (!endpoint) return std::move(endpoint).error();
+    auto connection = Connection::open(*endpoint, user, timeout);
+    if (connection) {
+      trace.step("connected to " + endpoint->display() + " (SSH handshake done)");
+      return Connected{std::move(*connection), endpoint->display()};
+    }
+    trace.step(connection.error().message);
+    last = std::move(connection).error();
+  }
+  if (addresses.size() > 1) {
+    last->message = "no address of " + server.name + " answered; last: " + last->message;
+  }
+  return *last;
+}
+
+Status authenticate(Connection& connection, Identity& identity, Trace& trace) {
+  GAME_TRY(identity.unlock());
+  if (identity.agent) {
+    GAME_TRY(connection.authenticate_with_agent(identity.agent->dup_client_fd()));
+    trace.step("authenticated as " + identity.uuid + " (key in ssh-agent)");
+  } else {
+    GAME_TRY(connection.authenticate(identity.private_key.get()));
+    trace.step("authenticated as " + identity.uuid);
+  }
+  return {};
+}
+
+Status record_protocol(const std::string& path, const std::string& server_name, int protocol,
+                       std::int64_t now) {
+  const auto edit = [&](const std::string& text) -> Result<std::string> {
+    auto current = parse_config(text, path);
+    if (!current) return std::move(current).error();
+    if (current->find_server(server_name) == nullptr) return text;
+    char when[32];
+    const std::time_t t = static_cast<std::time_t>(now);
+    std::tm tm{};
+    ::gmtime_r(&t, &tm);
+    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    auto edited = set_table_value(text, path, {"servers", server_name}, "protocol", std::to_string(protocol));
+    if (!edited) return edited;
+    return set_table_value(*edited, path, {"servers", server_name}, "protocol_checked", when);
+  };
+  auto updated = update_config(path, edit);
+  if (!updated) return std::move(updated).error();
+  return {};
+}
+
+Result<SshChannel> ServerConnector::open_channel(Connection& connection, Trace& trace) {
+  const std::string v2 = server_.subsystem + "-v2";
+  if (protocol_ == 1) return connection.open_subsystem(server_.subsystem);
+  if (protocol_ == 2) return connection.open_subsystem(v2);
+
+  const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+  const bool probe = server_.protocol != 1 || now - server_.protocol_checked >= kReprobeAfterSeconds;
+  int found = 1;
+  std::optional<SshChannel> channel;
+  if (probe) {
+    bool refused = false;
+    auto opened = connection.open_subsystem(v2, &refused);
+    if (opened) {
+      found = 2;
+      channel.emplace(std::move(*opened));
+    } else if (!refused) {
+      return std::move(opened).error();
+    } else {
+      trace.step("subsystem '" + v2 + "' refused: the server speaks protocol 1");
+    }
+  }
+  if (!channel) {
+    auto opened = connection.open_subsystem(server_.subsystem);
+    if (!opened) return std::move(opened).error();
+    channel.emplace(std::move(*opened));
+  }
+  protocol_ = found;
+  if (probe && (found != server_.protocol || found == 1)) {
+    GAME_TRY(record_protocol(account_.config.path, server_.name, found, now));
+    trace.step("recorded protocol " + std::to_string(found) + " for " + server_.name);
+  }
+  return std::move(*channel);
+}
+
+Result<std::unique_ptr<Channel>> ServerConnector::connect(Trace& trace) {
+  auto connected = connect_any(server_, account_.identity.uuid, timeout_, trace);
+  if (!connected) return std::move(connected).error();
+  Connection& connection = connected->connection;
+  auto offered = connection.host_key_fingerprint();
+  if (!offered) return std::move(offered).error();
+  GAME_TRY(check_host_key(*offered, pin_, server_, account_.config.path, connected->endpoint, trace));
+  GAME_TRY(authenticate(connection, account_.identity, trace));
+  auto channel = open_channel(connection, trace);
+  if (!channel) return std::move(channel).error();
+  trace.step("subsystem '" + server_.subsystem + (protocol_ == 2 ? "-v2" : "") + "' open (protocol " +
+             std::to_string(protocol_) + ")");
+  channel->own(std::move(connection));
+  return std::unique_ptr<Channel>(std::make_unique<SshChannel>(std::move(*channel)));
+}
+
+}  // namespace game

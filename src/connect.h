@@ -1,0 +1,61 @@
+// Reaching a server entry: its addresses in turn, the host key check, authentication, and the
+// subsystem, protocol 2 (NAME-v2) first unless the config records that the server speaks only
+// protocol 1 (docs/protocol.md: "Finding out what a server speaks").
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "config.h"
+#include "error.h"
+#include "identity.h"
+#include "session.h"
+#include "trace.h"
+#include "transport.h"
+
+namespace game {
+
+// A server recorded as protocol 1 is asked for protocol 2 again after this long.
+constexpr std::int64_t kReprobeAfterSeconds = 7 * 24 * 3600;
+
+struct Connected {
+  Connection connection;
+  std::string endpoint;  // host:port of the node that answered
+};
+
+// Tries the server's addresses in order (or shuffled) and returns the first that completes the
+// SSH handshake: a node that refuses or does not answer within the timeout is skipped.
+Result<Connected> connect_any(const ServerConfig& server, const std::string& user,
+                              std::chrono::milliseconds timeout, Trace& trace);
+
+Status authenticate(Connection& connection, Identity& identity, Trace& trace);
+
+// Records in the config at `path` that `server_name` speaks `protocol`, found out at `now`
+// (seconds since the epoch), keeping the rest of the file as it is. A server that has no table
+// in the file (given as --server HOST:PORT with --host-key) is not recorded.
+Status record_protocol(const std::string& path, const std::string& server_name, int protocol,
+                       std::int64_t now);
+
+// Channels for one unit of work. The first connect() finds out the protocol (and records it);
+// later ones, after a loss, open the same subsystem again on whichever node answers.
+class ServerConnector : public Connector {
+ public:
+  ServerConnector(ServerConfig server, Account& account, std::string host_key_pin,
+                  std::chrono::milliseconds timeout)
+      : server_(std::move(server)), account_(account), pin_(std::move(host_key_pin)), timeout_(timeout) {}
+
+  Result<std::unique_ptr<Channel>> connect(Trace& trace) override;
+  int protocol() const { return protocol_; }
+
+ private:
+  Result<SshChannel> open_channel(Connection& connection, Trace& trace);
+  ServerConfig server_;
+  Account& account_;
+  std::string pin_;
+  std::chrono::milliseconds timeout_;
+  int protocol_ = 0;  // 0 until the first connect
+};
+
+}  // namespace game
