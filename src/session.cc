@@ -141,7 +141,7 @@ class Pump {
       if (!wrote) return std::move(wrote).error();
       if (source_done_ && !have_next_ && written_ == unanswered_.size()) return {};
       if (*wrote) continue;
-      GAME_TRY(wait(waiting_for_source_ ? source_.wait_fd() : -1, deadline()));
+      GAME_TRY(channel_->wait({stop_fd(), waiting_for_source_ ? source_.wait_fd() : -1}, deadline()));
       if (Clock::now() >= deadline()) return timed_out();
     }
   }
@@ -182,7 +182,7 @@ class Pump {
       }
       auto until = std::min(deadline(), stop_deadline_);
       if (!acknowledging_ && options_.acks == AckMode::kAuto) until = std::min(until, grace_end);
-      GAME_TRY(wait(-1, until));
+      GAME_TRY(channel_->wait({stop_fd()}, until));
       if (Clock::now() >= deadline()) {
         if (!answered) return timed_out();
         trace_.step("every result is in but the server kept the channel open (--timeout)");
@@ -215,7 +215,7 @@ class Pump {
             Exit::kTimeout,
             channel_->peer() + ": server did not answer the channel close (--timeout)" + pending_text());
       }
-      GAME_TRY(wait(-1, std::min(until, stop_deadline_)));
+      GAME_TRY(channel_->wait({stop_fd()}, std::min(until, stop_deadline_)));
     }
     trace_.step("channel closed");
     return {};
@@ -446,8 +446,43 @@ class Pump {
     return need_server ? last_progress_ + options_.timeout : Clock::time_point::max();
   }
 
+  // Protocol 2 after a loss: new channels (each tries every address of the server in turn),
+  // with backoff, until options_.reconnect_for has passed.
+  Status reconnect(Error cause) {
+    trace_.step(cause.message + "; reconnecting");
+    const auto start = Clock::now();
+    auto delay = std::chrono::milliseconds(0);
+    for (int attempt = 1;; ++attempt) {
+      if (delay.count() > 0) {
+        pollfd stop{stop_fd(), POLLIN, 0};
+        ::poll(&stop, 1, static_cast<int>(delay.count()));
+      }
+      if (stop_requests() > 0) return stopped();
+      auto channel = connector_.connect(trace_);
+      if (channel) {
+        channel_ = std::move(*channel);
+        ++tally_.reconnections;
+        trace_.step("reconnected to " + channel_->peer() + " (attempt " + std::to_string(attempt) + ")");
+        reader_v2_ = protocol::ServerMessageReader();
+        opened_ = open_written_ = eof_sent_ = false;
+        written_ = 0;
+        last_answered_ = 0;
+        return {};
+      }
+      if (!is_loss(channel.error())) return std::move(channel).error();
+      trace_.step("reconnection attempt " + std::to_string(attempt) + ": " + channel.error().message);
+      delay = delay.count() == 0 ? kFirstBackoff : std::min(delay * 2, kMaxBackoff);
+      if (Clock::now() + delay - start >= options_.reconnect_for) {
+        cause.message += "; no node answered within " + seconds_text(options_.reconnect_for) +
+                         " of reconnecting (last: " + channel.error().message + ")";
+        return cause;
+      }
+    }
+  }
+
   // Stop requests so far (signals, closed output); 0 without a StopRequests.
   int stop_requests() { return options_.stop != nullptr ? options_.stop->poll() : 0; }
+  int stop_fd() const { return options_.stop != nullptr ? options_.stop->fd() : -1; }
 
   // The first stop request: nothing more is sent; the request read but not written is named so
   // that the report knows the first line the server has not seen. finish() then waits for the
@@ -481,53 +516,6 @@ class Pump {
     Error error = *options_.stop->reason();
     error.message += pending_text();
     return error;
-  }
-
-  int stop_fd() const { return options_.stop != nullptr ? options_.stop->fd() : -1; }
-
-  // Until the server sends something, `source_fd` or a stop request is readable, or `until`.
-  Status wait(int source_fd, Clock::time_point until) {
-    return channel_->wait({source_fd, stop_fd()}, until);
-  }
-
-  // The backoff between two reconnection attempts; a stop request cuts it short.
-  Status pause_for(std::chrono::milliseconds delay) {
-    pollfd fd = {stop_fd(), POLLIN, 0};
-    if (::poll(&fd, 1, static_cast<int>(delay.count())) < 0 && errno != EINTR) {
-      return make_error(Exit::kIoErr, "poll failed");
-    }
-    return {};
-  }
-
-  // Protocol 2 after a loss: new channels (each tries every address of the server in turn),
-  // with backoff, until options_.reconnect_for has passed.
-  Status reconnect(Error cause) {
-    trace_.step(cause.message + "; reconnecting");
-    const auto start = Clock::now();
-    auto delay = std::chrono::milliseconds(0);
-    for (int attempt = 1;; ++attempt) {
-      if (delay.count() > 0) GAME_TRY(pause_for(delay));
-      if (stop_requests() > 0) return stopped();
-      auto channel = connector_.connect(trace_);
-      if (channel) {
-        channel_ = std::move(*channel);
-        ++tally_.reconnections;
-        trace_.step("reconnected to " + channel_->peer() + " (attempt " + std::to_string(attempt) + ")");
-        reader_v2_ = protocol::ServerMessageReader();
-        opened_ = open_written_ = eof_sent_ = false;
-        written_ = 0;
-        last_answered_ = 0;
-        return {};
-      }
-      if (!is_loss(channel.error())) return std::move(channel).error();
-      trace_.step("reconnection attempt " + std::to_string(attempt) + ": " + channel.error().message);
-      delay = delay.count() == 0 ? kFirstBackoff : std::min(delay * 2, kMaxBackoff);
-      if (Clock::now() + delay - start >= options_.reconnect_for) {
-        cause.message += "; no node answered within " + seconds_text(options_.reconnect_for) +
-                         " of reconnecting (last: " + channel.error().message + ")";
-        return cause;
-      }
-    }
   }
 
   Error timed_out() const {

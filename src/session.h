@@ -70,15 +70,15 @@ struct SessionOptions {
   // close before we close the channel ourselves (acks = "auto"); see docs/protocol.md.
   std::chrono::milliseconds ack_grace{2000};
   AckMode acks = AckMode::kAuto;
-  int protocol = 1;             // what the channel speaks: 1 or 2
-  protocol::StreamId stream{};  // protocol 2: the unit of work's stream
-  // Protocol 2: after a lost connection, how long to keep trying to reconnect (docs/batch.md).
-  std::chrono::milliseconds reconnect_for{30000};
   // Polled between steps: once a stop is requested nothing more is sent, and the results in
   // flight get at most `stop_wait` (and never more than `timeout`); a second request ends the
   // wait at once. Every request still unresolved then is reported kNotDelivered.
   StopRequests* stop = nullptr;
   std::chrono::milliseconds stop_wait{2000};
+  int protocol = 1;             // what the channel speaks: 1 or 2
+  protocol::StreamId stream{};  // protocol 2: the unit of work's stream
+  // Protocol 2: after a lost connection, how long to keep trying to reconnect (docs/batch.md).
+  std::chrono::milliseconds reconnect_for{30000};
 };
 
 // New channels to the same server for one unit of work, speaking the same protocol.

@@ -242,15 +242,18 @@ Status SshChannel::close() {
   return make_error(Exit::kUnavailable, std::string("cannot close the channel: ") + ssh_get_error(session_));
 }
 
-Status SshChannel::wait(std::array<int, 2> fds, Clock::time_point until) {
-  // poll(2) skips entries whose descriptor is negative.
-  pollfd polled[3] = {{ssh_get_fd(session_), POLLIN, 0}, {fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
+Status SshChannel::wait(std::initializer_list<int> fds, Clock::time_point until) {
+  pollfd polled[4] = {{ssh_get_fd(session_), POLLIN, 0}};
+  nfds_t count = 1;
+  for (const int fd : fds) {
+    if (fd >= 0 && count < 4) polled[count++] = {fd, POLLIN, 0};
+  }
   int timeout_ms = -1;
   if (until != Clock::time_point::max()) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
     timeout_ms = static_cast<int>(std::max<long>(left.count(), 0));
   }
-  if (::poll(polled, 3, timeout_ms) < 0 && errno != EINTR) return make_error(Exit::kIoErr, "poll failed");
+  if (::poll(polled, count, timeout_ms) < 0 && errno != EINTR) return make_error(Exit::kIoErr, "poll failed");
   return {};
 }
 

@@ -2,9 +2,9 @@
 // of the user's OpenSSH setup (~/.ssh/config, known_hosts, agent, other keys) is consulted.
 #pragma once
 
-#include <array>
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -78,9 +78,9 @@ class Channel {
   virtual Status close() = 0;
   // True once the server has sent EOF or CLOSE.
   virtual bool remote_closed() const = 0;
-  // Blocks until the server may have sent something, one of `fds` is readable (negative ones
-  // are ignored: the input's descriptor and the stop requests' may both be absent), or `until`.
-  virtual Status wait(std::array<int, 2> fds, Clock::time_point until) = 0;
+  // Blocks until the server may have sent something, one of `fds` is readable (negative ones are
+  // ignored), or `until`.
+  virtual Status wait(std::initializer_list<int> fds, Clock::time_point until) = 0;
   // host:port of the node at the other end, for messages.
   virtual std::string peer() const = 0;
 };
@@ -100,7 +100,7 @@ class SshChannel final : public Channel {
   Status send_eof() override;
   Status close() override;
   bool remote_closed() const override;
-  Status wait(std::array<int, 2> fds, Clock::time_point until) override;
+  Status wait(std::initializer_list<int> fds, Clock::time_point until) override;
   std::string peer() const override { return peer_; }
 
  private:

@@ -91,7 +91,7 @@ class FakeChannel : public Channel {
     return {};
   }
   bool remote_closed() const override { return server_eof_; }
-  Status wait(std::array<int, 2>, Clock::time_point) override { return {}; }
+  Status wait(std::initializer_list<int>, Clock::time_point) override { return {}; }
   std::string peer() const override { return name_; }
 
  private:
