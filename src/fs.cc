@@ -131,6 +131,24 @@ Status write_file_atomic(const std::string& path, std::string_view data, mode_t 
   return fsync_dir(parent_dir(path));
 }
 
+Result<std::string> absolute_path(const std::string& path) {
+  char* resolved = ::realpath(path.c_str(), nullptr);
+  if (resolved == nullptr) {
+    return make_error(Exit::kNoInput, "cannot open batch file " + path + ": " + errno_text());
+  }
+  std::string out(resolved);
+  std::free(resolved);
+  return out;
+}
+
+Status remove_file(const std::string& path) {
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return {};
+    return io_error("remove", path);
+  }
+  return fsync_dir(parent_dir(path));
+}
+
 Status make_private_dirs(const std::string& path) {
   if (path.empty() || path == "/" || path == ".") return {};
   struct stat st;

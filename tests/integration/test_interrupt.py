@@ -105,7 +105,7 @@ class StopSignals(unittest.TestCase):
         self.assertIn("interrupted (SIGINT)", err)
         self.assertIn("first unacknowledged line: ", err)
         self.assertIn(":51; resume with: game --config ", err)
-        self.assertIn(" batch --from-line 51 ", err)
+        self.assertIn(" batch --resume ", err)
 
     def test_sigterm_and_sighup_exit_143_and_129_with_a_summary(self):
         for signo, word in ((signal.SIGTERM, "terminated (SIGTERM)"), (signal.SIGHUP, "hung up (SIGHUP)")):
@@ -113,7 +113,8 @@ class StopSignals(unittest.TestCase):
                 out, err = self.interrupt(signo)
                 self.assertIn("50 accepted", out)
                 self.assertIn(word, err)
-                self.assertIn("--from-line 51", err)
+                self.assertIn("first unacknowledged line: ", err)
+                self.assertIn(":51; resume with: ", err)
 
     def test_json_output_stays_whole_after_a_signal(self):
         out, err = self.interrupt(signal.SIGINT, json_output=True)
@@ -126,7 +127,7 @@ class StopSignals(unittest.TestCase):
         self.assertEqual(summary["accepted"], 50)
         self.assertEqual(summary["first_unacknowledged_line"], 51)
         self.assertIn("interrupted (SIGINT)", summary["error"])
-        self.assertIn("--from-line 51", summary["resume"])
+        self.assertIn(" batch --resume ", summary["resume"])
 
     def test_second_sigint_ends_the_wait_at_once(self):
         with Server(mode="pause:5") as server, Home() as home:
@@ -142,7 +143,7 @@ class StopSignals(unittest.TestCase):
             self.assertLess(time.monotonic() - sent_at, 1.5, err)
             self.assertEqual(client.returncode, 130, err)
             self.assertIn("5 accepted", out)
-            self.assertIn("--from-line 6", err)
+            self.assertIn(":6; resume with: ", err)
 
     def test_sigint_during_follow_stops_reading_and_summarises(self):
         with Server(mode="ack") as server, Home() as home:
