@@ -146,7 +146,9 @@ Status deliver(const GlobalOptions& options, RequestSource& source, Observer& ob
   const std::string& path = account->config.path;
   auto server = select_server(account->config, options.server);
   if (!server) return std::move(server).error();
-  target = Target{path, server->name};
+  // Absolute, so that a resume command or a journal entry means the same file from any directory.
+  auto absolute = fs::absolute_path(path);
+  target = Target{absolute ? *absolute : path, server->name};
   if (starting) GAME_TRY(starting(target));
 
   auto connected = connect_any(*server, account->identity.uuid, timeout_of(options), trace);
@@ -428,7 +430,7 @@ Result<Journaled> open_submission(GlobalOptions& options, BatchOptions& batch) {
   }
   if (!resume) {
     // --new, or --from-line N (the user says where to start): the old entry is dropped.
-    Submission fresh{new_stream_id(), *absolute, *identity, {}, {}, batch.from_line - 1};
+    Submission fresh{new_stream_hex(), *absolute, *identity, {}, {}, batch.from_line - 1};
     return Journaled{std::move(*journal), std::move(fresh), false};
   }
   if (!*found) {

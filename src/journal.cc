@@ -93,8 +93,9 @@ Result<Submission> parse(const std::string& path, const std::string& text) {
     }
   }
   if (s.stream.size() != 32 || s.file.empty() || s.server.empty()) {
-    return make_error(Exit::kIoErr,
-                      path + ": incomplete journal entry (a damaged journal entry: remove it, or use batch --new)");
+    return make_error(
+        Exit::kIoErr,
+        path + ": incomplete journal entry (a damaged journal entry: remove it, or use batch --new)");
   }
   return s;
 }
@@ -114,7 +115,7 @@ Result<FileIdentity> identify_file(const std::string& path) {
   return id;
 }
 
-std::string new_stream_id() {
+std::string new_stream_hex() {
   std::random_device random;
   std::string bytes;
   for (int i = 0; i < 4; ++i) {

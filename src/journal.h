@@ -38,7 +38,7 @@ struct Submission {
 };
 
 // 16 random bytes as 32 hex digits.
-std::string new_stream_id();
+std::string new_stream_hex();
 
 class Journal {
  public:

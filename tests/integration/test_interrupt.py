@@ -36,9 +36,9 @@ def client_env(home):
     return {"PATH": path, "HOME": home.path, "LANG": "C.UTF-8"}
 
 
-def start_client(home, args, stdin=subprocess.DEVNULL):
-    return subprocess.Popen([game_bin(), *map(str, args)], env=client_env(home), stdin=stdin,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def start_client(home, args, stdin=subprocess.DEVNULL, cwd=None):
+    return subprocess.Popen([os.path.abspath(game_bin()), *map(str, args)], env=client_env(home), stdin=stdin,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
 
 
 def finish(client, timeout=30):
@@ -259,8 +259,9 @@ class ResumeCommand(unittest.TestCase):
             with open(config, "a", encoding="utf-8") as f:
                 f.write(f'\n[servers."arena one"]\naddresses = ["127.0.0.1"]\nport = {paused.port}\n')
             batch = write_lines(os.path.join(confdir, "week 1.txt"), [f"score {i}" for i in range(1, 101)])
-            client = start_client(home, ["--config", config, "--server", "arena one", "--timeout", "30",
-                                         "batch", batch])
+            # Both paths relative to the directory the client runs in; the command is pasted in /.
+            client = start_client(home, ["--config", "it's/game.toml", "--server", "arena one", "--timeout",
+                                         "30", "batch", batch], cwd=os.path.dirname(confdir))
             paused.wait_for_event("addScore", count=20, timeout=30)
             time.sleep(0.3)
             client.send_signal(signal.SIGINT)
