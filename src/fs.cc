@@ -132,13 +132,13 @@ Status write_file_atomic(const std::string& path, std::string_view data, mode_t 
 }
 
 Result<std::string> absolute_path(const std::string& path) {
-  char* resolved = ::realpath(path.c_str(), nullptr);
-  if (resolved == nullptr) {
-    return make_error(Exit::kNoInput, "cannot open batch file " + path + ": " + errno_text());
-  }
-  std::string out(resolved);
-  std::free(resolved);
-  return out;
+  // Not realpath(3): it would look at every directory above the file (outside HOME too).
+  if (!path.empty() && path.front() == '/') return path;
+  char* cwd = ::getcwd(nullptr, 0);
+  if (cwd == nullptr) return make_error(Exit::kIoErr, "cannot find the current directory: " + errno_text());
+  std::string out(cwd);
+  std::free(cwd);
+  return out + "/" + path;
 }
 
 Status remove_file(const std::string& path) {

@@ -20,7 +20,7 @@ std::string expand_home(std::string_view path, const std::string& home);
 // "$HOME/x" -> "~/x", so that a config stays valid when its home directory moves.
 std::string abbreviate_home(const std::string& path, const std::string& home);
 std::string parent_dir(const std::string& path);
-// The canonical absolute path of an existing file (realpath(3)); kNoInput when it does not exist.
+// `path` made absolute against the current directory (symbolic links and .. are kept).
 Result<std::string> absolute_path(const std::string& path);
 
 // The file's contents, or nullopt when it does not exist.

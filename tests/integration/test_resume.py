@@ -14,7 +14,7 @@ import subprocess
 import time
 import unittest
 
-from gamehelpers import DATAERR, OK, USAGE, endpoint, uuid_of
+from gamehelpers import DATAERR, IOERR, OK, USAGE, endpoint, uuid_of
 from harness import Home, Server, game_bin, run_game
 
 TOTAL = 300
@@ -80,7 +80,7 @@ class Journal(unittest.TestCase):
             self.assertLess(os.path.getsize(entry), 512)
             fields = read_entry(entry)
             self.assertRegex(fields["stream"], r"^[0-9a-f]{32}$")
-            self.assertEqual(fields["file"], os.path.realpath(path))
+            self.assertEqual(fields["file"], os.path.abspath(path))
             self.assertEqual(fields["confirmed"], "50")
             self.assertEqual(fields["server"], endpoint(paused))
             self.assertEqual(fields["config"], home.config_path)
@@ -157,6 +157,30 @@ class Journal(unittest.TestCase):
                          ["--follow", "--resume"]):
                 r = run_game(["batch", *args], home)
                 self.assertEqual(r.returncode, USAGE, (args, r.stderr))
+
+
+class FullDisk(unittest.TestCase):
+    def test_a_journal_that_cannot_be_written_stops_the_run_before_anything_is_sent(self):
+        with Server(mode="ack") as server, Home() as home:
+            self.assertEqual(run_game(["init"], home).returncode, OK)
+            journal = os.path.join(home.path, ".game", "pending")  # beside the key, which stays readable
+            os.mkdir(journal, 0o700)
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", journal], check=True)
+            try:
+                with open(os.path.join(journal, "filler"), "wb") as f:
+                    try:
+                        f.write(b"x" * (128 * 1024))
+                    except OSError:
+                        pass  # ENOSPC: the disk is full, as intended
+                path = write_lines(os.path.join(home.path, "s.txt"), ["score 1", "score 2"])
+                r = run_game(["--server", endpoint(server), "batch", path], home)
+                self.assertEqual(r.returncode, IOERR, r.stderr)
+                self.assertIn(f"cannot write {journal}/", r.stderr)
+                self.assertIn("No space left on device", r.stderr)
+                self.assertEqual(server.scores(), [])
+                self.assertEqual(os.listdir(journal), ["filler"])  # no temporary file left behind
+            finally:
+                subprocess.run(["umount", journal], check=True)
 
 
 class Prompt(unittest.TestCase):
