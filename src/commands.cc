@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -17,6 +18,7 @@
 #include "fs.h"
 #include "hostkey.h"
 #include "identity.h"
+#include "journal.h"
 #include "protocol.h"
 #include "session.h"
 #include "signals.h"
@@ -94,21 +96,33 @@ struct Target {
 // command line -> identity -> session: everything between the encoded requests and their outcomes.
 // `stop` is armed only once the session starts: until then nothing has been sent, and a signal
 // ends the client as it would any program.
+// `starting` runs once the target is known, before connecting (the journal's first write).
 Status deliver(const GlobalOptions& options, RequestSource& source, Observer& observer, Trace& trace,
-               Tally& tally, StopRequests& stop, Target& target) {
+               Tally& tally, StopRequests& stop, Target& target,
+               const std::function<Status(const Target&)>& starting = nullptr,
+               const std::string& stream_hex = {}) {
   auto account = account_for(options, trace);
   if (!account) return std::move(account).error();
   auto server = select_server(account->config, options.server);
   if (!server) return std::move(server).error();
-  target = Target{account->config.path, server->name};
+  // Absolute, so that a resume command or a journal entry means the same file from any directory.
+  auto absolute = fs::absolute_path(account->config.path);
+  target = Target{absolute ? *absolute : account->config.path, server->name};
+  if (starting) GAME_TRY(starting(target));
 
   SessionOptions session;
   session.timeout = timeout_of(options);
   session.reconnect_for = reconnect_window(options);
   session.acks = server->acks;
-  auto stream = new_stream_id();
-  if (!stream) return std::move(stream).error();
-  session.stream = *stream;
+  // A journaled batch names its stream, so that a resumed run continues the same one (the server's
+  // opened{lastSeq} then tells what it already holds); any other unit of work gets a new one.
+  if (const auto bytes = text::from_hex(stream_hex); bytes && bytes->size() == session.stream.size()) {
+    std::copy(bytes->begin(), bytes->end(), session.stream.begin());
+  } else {
+    auto stream = new_stream_id();
+    if (!stream) return std::move(stream).error();
+    session.stream = *stream;
+  }
 
   ServerConnector connector(*server, *account, options.host_key, timeout_of(options));
   auto channel = connector.connect(trace);
@@ -281,11 +295,10 @@ Result<Exit> run_whoami(const GlobalOptions& options, bool json) {
 
 namespace {
 
-// The command that continues an interrupted batch from `line`, for a shell: pasted as printed it
-// reaches the same server with the same config (both named explicitly, so that neither the
-// default server nor $GAME_CONFIG can change under it).
-std::string resume_command(const GlobalOptions& options, const Target& target, const std::string& file,
-                           std::uint64_t line) {
+// The command that continues an interrupted batch, for a shell: pasted as printed it reaches the
+// same server with the same config (both named explicitly, so that neither the default server
+// nor $GAME_CONFIG can change under it).
+std::string resume_command(const GlobalOptions& options, const Target& target, const std::string& file) {
   std::string command = "game --config " + text::shell_quote(target.config_path) + " --server " +
                         text::shell_quote(target.server);
   if (!options.host_key.empty()) command += " --host-key " + text::shell_quote(options.host_key);
@@ -294,17 +307,132 @@ std::string resume_command(const GlobalOptions& options, const Target& target, c
     std::snprintf(seconds, sizeof seconds, "%g", options.timeout);
     command += std::string(" --timeout ") + seconds;
   }
-  command += " batch --from-line " + std::to_string(line);
   // A file name starting with '-' would be read as an option.
-  command += (file.front() == '-' ? " -- " : " ") + text::shell_quote(file);
-  return command;
+  return command + " batch --resume" + (file.front() == '-' ? " -- " : " ") + text::shell_quote(file);
+}
+
+// Asks on the controlling terminal; the first character of the answer, or 0 for none.
+Result<char> ask(const std::string& question) {
+  std::FILE* tty = std::fopen("/dev/tty", "r+e");
+  if (tty == nullptr) return make_error(Exit::kUsage, "no terminal to ask on");
+  std::fprintf(tty, "%s ", question.c_str());
+  std::fflush(tty);
+  char answer[16] = {0};
+  const bool got = std::fgets(answer, sizeof answer, tty) != nullptr;
+  std::fclose(tty);
+  return got ? answer[0] : '\0';
+}
+
+enum class Continue { kResume, kNew };
+
+// `game batch FILE` when FILE has an unfinished submission: never a second one silently. On a
+// terminal the user chooses; in a script the run stops naming --resume and --new.
+Result<Continue> choose(const GlobalOptions& options, const std::string& file, const Submission& pending) {
+  const std::string what =
+      file + " has an unfinished submission to " + pending.server + " (" +
+      (pending.confirmed == 0 ? std::string("no line confirmed yet")
+                              : "lines up to " + std::to_string(pending.confirmed) + " confirmed") +
+      ")";
+  const std::string resume = resume_command(options, Target{pending.config, pending.server}, file);
+  if (::isatty(STDIN_FILENO) == 1) {
+    auto answer =
+        ask(what + ".\n[r]esume it, start a [n]ew one (lines may be recorded twice), or [a]bort? [r/n/A]");
+    if (answer && (*answer == 'r' || *answer == 'R')) return Continue::kResume;
+    if (answer && (*answer == 'n' || *answer == 'N')) return Continue::kNew;
+  }
+  return make_error(Exit::kUsage, what + ": continue it with --resume (" + resume +
+                                      ") or start over with --new; nothing was sent");
+}
+
+Status check_batch_options(const BatchOptions& batch) {
+  if (batch.from_line < 1) return make_error(Exit::kUsage, "--from-line must be 1 or more");
+  if (batch.resume && batch.fresh) return make_error(Exit::kUsage, "--resume and --new exclude each other");
+  if ((batch.resume || batch.fresh) && (batch.follow || batch.file == "-")) {
+    return make_error(Exit::kUsage,
+                      "--resume and --new apply to a batch FILE (standard input is not journaled)");
+  }
+  if (batch.resume && batch.from_line != 1) {
+    return make_error(Exit::kUsage, "--resume starts where the server stopped confirming: no --from-line");
+  }
+  if (batch.follow && batch.file != "-")
+    return make_error(Exit::kUsage, "--follow reads standard input: give no FILE or '-'");
+  if (batch.follow && batch.from_line != 1)
+    return make_error(Exit::kUsage, "--from-line does not apply to --follow");
+  return {};
+}
+
+Result<Exit> print_dry_run(RequestSource& source) {
+  Outgoing out;
+  for (;;) {
+    auto next = source.next(out);
+    if (!next) return std::move(next).error();
+    if (*next == RequestSource::Next::kEnd) return Exit::kOk;
+    if (*next == RequestSource::Next::kReady) {
+      std::string pdu;
+      protocol::encode(std::get<protocol::Request>(out.request), pdu);
+      std::printf("%s\n", text::to_hex(pdu).c_str());
+    }
+  }
+}
+
+// The journal entry this run continues or starts, after checking that a resumed one matches.
+struct Journaled {
+  Journal journal;
+  Submission submission;
+  bool resumed = false;
+};
+
+Result<Journaled> open_submission(GlobalOptions& options, BatchOptions& batch) {
+  auto absolute = fs::absolute_path(batch.file);
+  if (!absolute) return std::move(absolute).error();
+  auto identity = identify_file(*absolute);
+  if (!identity) return std::move(identity).error();
+  auto journal = Journal::open();
+  if (!journal) return std::move(journal).error();
+  auto found = journal->find(*absolute);
+  if (!found) return std::move(found).error();
+  bool resume = batch.resume;
+  if (*found && !batch.resume && !batch.fresh && batch.from_line == 1) {
+    auto choice = choose(options, batch.file, **found);
+    if (!choice) return std::move(choice).error();
+    resume = *choice == Continue::kResume;
+  }
+  if (!resume) {
+    // --new, or --from-line N (the user says where to start): the old entry is dropped.
+    auto stream = new_stream_id();
+    if (!stream) return std::move(stream).error();
+    const std::string hex =
+        text::to_hex(std::string_view(reinterpret_cast<const char*>(stream->data()), stream->size()));
+    Submission fresh{hex, *absolute, *identity, {}, {}, batch.from_line - 1};
+    return Journaled{std::move(*journal), std::move(fresh), false};
+  }
+  if (!*found) {
+    return make_error(Exit::kUsage, "no unfinished submission of " + batch.file + " to resume (" +
+                                        journal->entry_path(*absolute) + " does not exist)");
+  }
+  Submission pending = std::move(**found);
+  if (pending.identity != *identity) {
+    return make_error(Exit::kDataErr, batch.file +
+                                          " changed since its interrupted submission (size, time or "
+                                          "inode differ): resuming could skip or repeat lines; use --new");
+  }
+  if (!options.server.empty() && options.server != pending.server) {
+    return make_error(Exit::kUsage, "the unfinished submission of " + batch.file + " went to " +
+                                        pending.server + ", not " + options.server);
+  }
+  if (options.server.empty()) options.server = pending.server;
+  if (options.config.empty()) options.config = pending.config;
+  batch.from_line = pending.confirmed + 1;
+  return Journaled{std::move(*journal), std::move(pending), true};
 }
 
 }  // namespace
 
-Result<Exit> run_batch(const GlobalOptions& options, const BatchOptions& batch) {
+Result<Exit> run_batch(const GlobalOptions& given_options, const BatchOptions& given_batch) {
+  GlobalOptions options = given_options;
+  BatchOptions batch = given_batch;
   GAME_TRY(check_options(options));
-  if (batch.from_line < 1) return make_error(Exit::kUsage, "--from-line must be 1 or more");
+  GAME_TRY(check_batch_options(batch));
   Trace trace(options.verbose);
   std::unique_ptr<RequestSource> source;
   std::string name = batch.file == "-" ? "stdin" : batch.file;
@@ -315,13 +443,17 @@ Result<Exit> run_batch(const GlobalOptions& options, const BatchOptions& batch) 
                                            : "reading batch lines from the terminal; Ctrl-D ends, then they "
                                              "are sent (or give a FILE)");
   }
+  std::optional<Journaled> journaled;
   if (batch.follow) {
-    if (batch.file != "-")
-      return make_error(Exit::kUsage, "--follow reads standard input: give no FILE or '-'");
-    if (batch.from_line != 1) return make_error(Exit::kUsage, "--from-line does not apply to --follow");
-    auto owned = std::make_unique<FollowBatch>(STDIN_FILENO, report);
-    source = std::move(owned);
+    source = std::make_unique<FollowBatch>(STDIN_FILENO, report);
   } else {
+    // Standard input has no identity to journal; --dry-run sends nothing.
+    if (batch.file != "-" && !options.dry_run) {
+      auto opened = open_submission(options, batch);
+      if (!opened) return std::move(opened).error();
+      journaled = std::move(*opened);
+      if (journaled->resumed) trace.step("resuming after line " + std::to_string(batch.from_line - 1));
+    }
     auto file = FileBatch::open(batch.file, batch.from_line);
     if (!file) return std::move(file).error();
     if (Status valid = (*file)->validate(report); !valid) {
@@ -333,38 +465,50 @@ Result<Exit> run_batch(const GlobalOptions& options, const BatchOptions& batch) 
     trace.step("validated " + name);
     source = std::move(*file);
   }
-  if (options.dry_run) {
-    Outgoing out;
-    for (;;) {
-      auto next = source->next(out);
-      if (!next) return std::move(next).error();
-      if (*next == RequestSource::Next::kEnd) return Exit::kOk;
-      if (*next == RequestSource::Next::kReady) {
-        std::string pdu;
-        protocol::encode(std::get<protocol::Request>(out.request), pdu);
-        std::printf("%s\n", text::to_hex(pdu).c_str());
-      }
-    }
-  }
+  if (options.dry_run) return print_dry_run(*source);
+
   Tally tally;
   Target target;
-  const Status status = deliver(options, *source, report, trace, tally, stop, target);
+  std::optional<JournalProgress> progress;
+  Observer* observer = &report;
+  std::function<Status(const Target&)> starting;
+  if (journaled) {
+    progress.emplace(journaled->journal, journaled->submission, report, stop);
+    observer = &*progress;
+    starting = [&](const Target& resolved) {
+      if (journaled->resumed && resolved.config_path != journaled->submission.config) {
+        return Status(make_error(Exit::kUsage, "the unfinished submission of " + batch.file + " used " +
+                                                   journaled->submission.config + ", not " +
+                                                   resolved.config_path));
+      }
+      return progress->start(resolved.config_path, resolved.server);
+    };
+  }
+  const Status status = deliver(options, *source, *observer, trace, tally, stop, target, starting,
+                                journaled ? journaled->submission.stream : std::string());
   const std::uint64_t invalid = report.invalid_lines();
   const auto first = status ? std::nullopt : report.first_not_delivered();
   std::string resume;
-  if (first && !batch.follow && batch.file != "-")
-    resume = resume_command(options, target, batch.file, *first);
+  if (journaled && progress->submission().server.empty()) {
+    // Stopped before the journal's first write (config or server not resolved): nothing sent.
+  } else if (journaled) {
+    Status kept = status || (tally.sent == 0 && !journaled->resumed)
+                      ? journaled->journal.remove(journaled->submission.file)
+                      : progress->save();
+    if (!kept) std::fprintf(stderr, "game: %s\n", kept.error().message.c_str());
+    if (!status && tally.sent + journaled->submission.confirmed > 0) {
+      resume = resume_command(options, target, batch.file);
+    }
+  }
   const Status printed = report.summary(tally, invalid, status ? nullptr : &status.error(), resume);
   if (!status) {
     Error error = status.error();
-    if (first) {
-      error.message += "; first unacknowledged line: " + name + ":" + std::to_string(*first);
-      if (!resume.empty()) {
-        error.message += "; resume with: " + resume;
-      } else if (!batch.follow) {
-        error.message += "; standard input cannot be resumed: send its lines from " + std::to_string(*first) +
-                         " on again (tail -n +" + std::to_string(*first) + ")";
-      }
+    if (first) error.message += "; first unacknowledged line: " + name + ":" + std::to_string(*first);
+    if (!resume.empty()) {
+      error.message += "; resume with: " + resume;
+    } else if (first && !batch.follow) {
+      error.message += "; standard input cannot be resumed: send its lines from " + std::to_string(*first) +
+                       " on again (tail -n +" + std::to_string(*first) + ")";
     }
     return error;
   }
@@ -377,14 +521,9 @@ namespace {
 
 // Asks a yes/no question on the terminal; scripts without one must say --yes.
 Result<bool> confirm(const std::string& question) {
-  std::FILE* tty = std::fopen("/dev/tty", "r+e");
-  if (tty == nullptr) return make_error(Exit::kUsage, "no terminal to confirm on: use --yes");
-  std::fprintf(tty, "%s [y/N] ", question.c_str());
-  std::fflush(tty);
-  char answer[16] = {0};
-  const bool got = std::fgets(answer, sizeof answer, tty) != nullptr;
-  std::fclose(tty);
-  return got && (answer[0] == 'y' || answer[0] == 'Y');
+  auto answer = ask(question + " [y/N]");
+  if (!answer) return make_error(Exit::kUsage, "no terminal to confirm on: use --yes");
+  return *answer == 'y' || *answer == 'Y';
 }
 
 Status write_output(const std::string& output, const std::string& text) {

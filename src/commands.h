@@ -24,6 +24,8 @@ struct BatchOptions {
   bool follow = false;
   bool json = false;
   std::uint64_t from_line = 1;
+  bool resume = false;  // --resume: continue FILE's journaled submission
+  bool fresh = false;   // --new: start a new submission of FILE, dropping the journaled one
 };
 
 Result<Exit> run_setname(const GlobalOptions& options, const std::string& name);

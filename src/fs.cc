@@ -131,6 +131,24 @@ Status write_file_atomic(const std::string& path, std::string_view data, mode_t 
   return fsync_dir(parent_dir(path));
 }
 
+Result<std::string> absolute_path(const std::string& path) {
+  // Not realpath(3): it would look at every directory above the file (outside HOME too).
+  if (!path.empty() && path.front() == '/') return path;
+  char* cwd = ::getcwd(nullptr, 0);
+  if (cwd == nullptr) return make_error(Exit::kIoErr, "cannot find the current directory: " + errno_text());
+  std::string out(cwd);
+  std::free(cwd);
+  return out + "/" + path;
+}
+
+Status remove_file(const std::string& path) {
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return {};
+    return io_error("remove", path);
+  }
+  return fsync_dir(parent_dir(path));
+}
+
 Status make_private_dirs(const std::string& path) {
   if (path.empty() || path == "/" || path == ".") return {};
   struct stat st;

@@ -20,6 +20,8 @@ std::string expand_home(std::string_view path, const std::string& home);
 // "$HOME/x" -> "~/x", so that a config stays valid when its home directory moves.
 std::string abbreviate_home(const std::string& path, const std::string& home);
 std::string parent_dir(const std::string& path);
+// `path` made absolute against the current directory (symbolic links and .. are kept).
+Result<std::string> absolute_path(const std::string& path);
 
 // The file's contents, or nullopt when it does not exist.
 Result<std::optional<std::string>> read_file(const std::string& path);
@@ -27,6 +29,8 @@ Result<std::optional<std::string>> read_file(const std::string& path);
 Status write_file_atomic(const std::string& path, std::string_view data, mode_t mode);
 // Creates `path`, failing if it exists; the mode is set at creation, never widened by umask races.
 Status create_file_exclusive(const std::string& path, std::string_view data, mode_t mode);
+// Unlinks `path` (absent is fine) and syncs its directory, so that the removal survives a crash.
+Status remove_file(const std::string& path);
 Status make_private_dirs(const std::string& path);
 // Refuses a file that group or others can read or write, like OpenSSH does for private keys.
 Status check_private(const std::string& path, const char* what);

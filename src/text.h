@@ -1,6 +1,7 @@
 // Small text helpers shared by the protocol, batch and output code.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -8,6 +9,8 @@ namespace game::text {
 
 bool is_valid_utf8(std::string_view s);
 std::string to_hex(std::string_view bytes);
+// The bytes of lowercase or uppercase hex digits; nullopt for an odd length or a non-digit.
+std::optional<std::string> from_hex(std::string_view hex);
 // Makes untrusted text (e.g. a server's reason) safe to print on a terminal: control characters
 // and invalid UTF-8 become \xNN escapes, so a hostile server cannot inject escape sequences.
 std::string printable(std::string_view s);

@@ -100,7 +100,7 @@ _game()
         help) opts="-h --help" words=$commands ;;
         setname | score) opts="-h --help" ;;
         whoami) opts="-h --help --json" ;;
-        batch) opts="-h --help --follow --json --from-line" ;;
+        batch) opts="-h --help --follow --json --from-line --resume --new" ;;
         init) opts="-h --help --key" ;;
         trust) opts="-h --help -y --yes" ;;
         identity) opts="-h --help" words="export import" ;;

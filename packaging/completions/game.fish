@@ -73,7 +73,9 @@ complete -c game -n '__game_is whoami' -l json -d 'Print one JSON object'
 complete -c game -n '__game_is batch' -F
 complete -c game -n '__game_is batch' -l follow -d 'Send stdin lines as they arrive'
 complete -c game -n '__game_is batch' -l json -d 'One JSON object per line result, then a summary'
-complete -c game -n '__game_is batch' -l from-line -x -d 'Skip the lines before this one (to resume)'
+complete -c game -n '__game_is batch' -l from-line -x -d 'Skip the lines before this one (replaces an unfinished submission)'
+complete -c game -n '__game_is batch' -l resume -d 'Continue the interrupted submission of FILE'
+complete -c game -n '__game_is batch' -l new -d 'Start FILE over, dropping its unfinished submission'
 
 complete -c game -n '__game_is init' -l key -r -F -d 'Adopt this existing private key instead of a new one'
 

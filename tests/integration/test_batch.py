@@ -123,7 +123,7 @@ class ConnectionLoss(unittest.TestCase):
                     client.kill()
             self.assertNotEqual(client.returncode, OK, err)
             self.assertIn("first unacknowledged line: " + path + ":50001", err)
-            self.assertIn("--from-line 50001", err)
+            self.assertIn(" batch --resume " + path, err)
 
             with Server(mode="ack", state_dir=state, port=port) as again:
                 r = play(again, home, "batch", "--from-line", "50001", path, timeout=300)

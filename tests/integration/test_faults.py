@@ -101,7 +101,7 @@ class ServerStopsReading(Assertions):
             path = write_lines(home, "names.txt", [f"setname {'n' * 1000}{i}" for i in range(4000)])
             r, elapsed = timed(play, server, home, "--timeout", TIMEOUT_S, "batch", path, timeout=HANG)
             self.assertFailedWith(r, TIMEOUT, "server stopped reading (no SSH window", "for 3 s (--timeout)",
-                                  f"first unacknowledged line: {path}:1", f"--from-line 1 {path}")
+                                  f"first unacknowledged line: {path}:1", f"batch --resume {path}")
             self.assertEndedWithin(elapsed, at_least=TIMEOUT_S)
             self.assertRegex(r.stdout, r"^\d+ sent, 0 accepted, 0 rejected, \d+ not acknowledged\n$")
             self.assertEqual(server.names(), [], "the stalled server never read a request")
@@ -166,7 +166,7 @@ class ConnectionDropped(Assertions):
             r, elapsed = timed(play, server, home, "--timeout", TIMEOUT_S, "batch", "--json", path, timeout=HANG)
             self.assertFailedWith(r, UNAVAILABLE, "connection lost", f"first unacknowledged line: {path}:51",
                                   f"resume with: game --config {home.config_path} --server {endpoint(server)} "
-                                  f"--timeout {TIMEOUT_S} batch --from-line 51 {path}")
+                                  f"--timeout {TIMEOUT_S} batch --resume {path}")
             self.assertEndedWithin(elapsed)
             objects = [json.loads(line) for line in r.stdout.splitlines()]
             results = [(o["line"], o["result"]) for o in objects if "line" in o]

@@ -36,9 +36,9 @@ def client_env(home):
     return {"PATH": path, "HOME": home.path, "LANG": "C.UTF-8"}
 
 
-def start_client(home, args, stdin=subprocess.DEVNULL):
-    return subprocess.Popen([game_bin(), *map(str, args)], env=client_env(home), stdin=stdin,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def start_client(home, args, stdin=subprocess.DEVNULL, cwd=None):
+    return subprocess.Popen([os.path.abspath(game_bin()), *map(str, args)], env=client_env(home), stdin=stdin,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
 
 
 def finish(client, timeout=30):
@@ -105,7 +105,7 @@ class StopSignals(unittest.TestCase):
         self.assertIn("interrupted (SIGINT)", err)
         self.assertIn("first unacknowledged line: ", err)
         self.assertIn(":51; resume with: game --config ", err)
-        self.assertIn(" batch --from-line 51 ", err)
+        self.assertIn(" batch --resume ", err)
 
     def test_sigterm_and_sighup_exit_143_and_129_with_a_summary(self):
         for signo, word in ((signal.SIGTERM, "terminated (SIGTERM)"), (signal.SIGHUP, "hung up (SIGHUP)")):
@@ -113,7 +113,8 @@ class StopSignals(unittest.TestCase):
                 out, err = self.interrupt(signo)
                 self.assertIn("50 accepted", out)
                 self.assertIn(word, err)
-                self.assertIn("--from-line 51", err)
+                self.assertIn("first unacknowledged line: ", err)
+                self.assertIn(":51; resume with: ", err)
 
     def test_json_output_stays_whole_after_a_signal(self):
         out, err = self.interrupt(signal.SIGINT, json_output=True)
@@ -126,7 +127,7 @@ class StopSignals(unittest.TestCase):
         self.assertEqual(summary["accepted"], 50)
         self.assertEqual(summary["first_unacknowledged_line"], 51)
         self.assertIn("interrupted (SIGINT)", summary["error"])
-        self.assertIn("--from-line 51", summary["resume"])
+        self.assertIn(" batch --resume ", summary["resume"])
 
     def test_second_sigint_ends_the_wait_at_once(self):
         with Server(mode="pause:5") as server, Home() as home:
@@ -142,7 +143,7 @@ class StopSignals(unittest.TestCase):
             self.assertLess(time.monotonic() - sent_at, 1.5, err)
             self.assertEqual(client.returncode, 130, err)
             self.assertIn("5 accepted", out)
-            self.assertIn("--from-line 6", err)
+            self.assertIn(":6; resume with: ", err)
 
     def test_sigint_during_follow_stops_reading_and_summarises(self):
         # Protocol 2: a result names its seq, so each one is reported the moment it arrives (protocol 1
@@ -261,8 +262,9 @@ class ResumeCommand(unittest.TestCase):
             with open(config, "a", encoding="utf-8") as f:
                 f.write(f'\n[servers."arena one"]\naddresses = ["127.0.0.1"]\nport = {paused.port}\n')
             batch = write_lines(os.path.join(confdir, "week 1.txt"), [f"score {i}" for i in range(1, 101)])
-            client = start_client(home, ["--config", config, "--server", "arena one", "--timeout", "30",
-                                         "batch", batch])
+            # Both paths relative to the directory the client runs in; the command is pasted in /.
+            client = start_client(home, ["--config", "it's/game.toml", "--server", "arena one", "--timeout",
+                                         "30", "batch", batch], cwd=os.path.dirname(confdir))
             paused.wait_for_event("addScore", count=20, timeout=30)
             time.sleep(0.3)
             client.send_signal(signal.SIGINT)
