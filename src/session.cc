@@ -252,6 +252,9 @@ class Pump {
       const std::uint64_t line = in_flight_.pop();
       held_.add(line, (*response)->accepted ? Outcome::kAccepted : Outcome::kRejected,
                 std::move((*response)->reason));
+      // --follow waiting for input with every request answered: the count is exact now, so the
+      // answers are reported at once rather than at the end of a session that may last hours.
+      if (in_flight_.empty() && waiting_for_source_) held_.release(true, observer_, tally_);
     }
   }
 

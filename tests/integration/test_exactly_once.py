@@ -125,6 +125,7 @@ class ProtocolTwoCluster(unittest.TestCase):
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             node_of = {f"127.0.0.1:{port}": i for i, port in enumerate(cluster.ports)}
             current = []  # the node the client is connected to, from its -v lines
+            reconnections = []
             err_lines = []
 
             def read_stderr():
@@ -133,6 +134,8 @@ class ProtocolTwoCluster(unittest.TestCase):
                     found = re.search(r"(?:connected|reconnected) to (127\.0\.0\.1:\d+)", line)
                     if found:
                         current.append(node_of[found.group(1)])
+                    if "reconnected to " in line:
+                        reconnections.append(line)
 
             reader = threading.Thread(target=read_stderr, daemon=True)
             reader.start()
@@ -142,7 +145,9 @@ class ProtocolTwoCluster(unittest.TestCase):
             # node; restart it shortly after, so that the cluster keeps a majority.
             for _ in range(3):
                 deadline = time.monotonic() + 60
-                while client.poll() is None and len(current) <= len(kills) and time.monotonic() < deadline:
+                # Connected (at first) or reconnected after the previous kill.
+                while client.poll() is None and (not current or len(reconnections) < len(kills)) and \
+                        time.monotonic() < deadline:
                     time.sleep(0.01)
                 time.sleep(0.25)
                 if client.poll() is not None:
