@@ -23,6 +23,7 @@ struct BatchOptions {
   std::string file = "-";
   bool follow = false;
   bool json = false;
+  std::string from_line_text = "1";  // --from-line as typed, checked by run_batch
   std::uint64_t from_line = 1;
 };
 
