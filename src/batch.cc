@@ -68,13 +68,27 @@ Result<std::optional<protocol::Request>> parse_batch_line(std::string_view line)
   return std::optional<protocol::Request>{std::move(*request)};
 }
 
-std::optional<std::string_view> LineReader::next() {
-  const ssize_t n = ::getline(&buffer_, &capacity_, file_);
-  if (n < 0) return std::nullopt;
+Result<std::optional<std::string_view>> LineReader::next() {
+  line_.clear();
+  bool too_long = false;
+  int c;
+  while ((c = getc_unlocked(file_)) != EOF && c != '\n') {
+    if (line_.size() < kMaxLineBytes) {
+      line_ += static_cast<char>(c);
+    } else {
+      too_long = true;
+    }
+  }
+  if (c == EOF) {
+    if (std::ferror(file_))
+      return make_error(Exit::kIoErr, std::string("read failed: ") + std::strerror(errno));
+    if (line_.empty() && !too_long) return std::optional<std::string_view>{};
+  }
   ++number_;
-  std::string_view line(buffer_, static_cast<std::size_t>(n));
-  if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
-  return line;
+  if (too_long) {
+    return make_error(Exit::kDataErr, "line longer than " + std::to_string(kMaxLineBytes) + " bytes");
+  }
+  return std::optional<std::string_view>{line_};
 }
 
 FileBatch::FileBatch(std::FILE* file, std::string name, std::uint64_t from_line, bool owned)
@@ -85,36 +99,55 @@ FileBatch::~FileBatch() {
 }
 
 Result<std::unique_ptr<FileBatch>> FileBatch::open(const std::string& path, std::uint64_t from_line) {
-  if (path != "-") {
-    std::FILE* file = std::fopen(path.c_str(), "re");
-    if (file == nullptr) {
-      return make_error(Exit::kNoInput, "cannot open batch file " + path + ": " + std::strerror(errno));
+  if (path == "-") {
+    struct stat st;
+    if (::fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode)) {
+      return std::unique_ptr<FileBatch>(new FileBatch(stdin, "stdin", from_line, false));
     }
-    return std::unique_ptr<FileBatch>(new FileBatch(file, path, from_line, true));
+    return spool(stdin, "stdin", from_line);
+  }
+  std::FILE* file = std::fopen(path.c_str(), "re");
+  if (file == nullptr) {
+    return make_error(Exit::kNoInput, "cannot open batch file " + path + ": " + std::strerror(errno));
   }
   struct stat st;
-  if (::fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode)) {
-    return std::unique_ptr<FileBatch>(new FileBatch(stdin, "stdin", from_line, false));
+  if (::fstat(::fileno(file), &st) == 0 && S_ISDIR(st.st_mode)) {
+    std::fclose(file);
+    return make_error(Exit::kNoInput, "cannot open batch file " + path + ": Is a directory");
   }
-  std::FILE* spool = std::tmpfile();
-  if (spool == nullptr) {
-    return make_error(Exit::kIoErr, std::string("cannot create a temporary file for standard input: ") +
-                                        std::strerror(errno));
+  if (::fstat(::fileno(file), &st) == 0 && !S_ISREG(st.st_mode)) {
+    // A FIFO or <(producer) can be read once only: keep a copy to validate and then send.
+    auto spooled = spool(file, path, from_line);
+    std::fclose(file);
+    return spooled;
+  }
+  return std::unique_ptr<FileBatch>(new FileBatch(file, path, from_line, true));
+}
+
+Result<std::unique_ptr<FileBatch>> FileBatch::spool(std::FILE* input, std::string name,
+                                                    std::uint64_t from_line) {
+  std::FILE* copy = std::tmpfile();
+  if (copy == nullptr) {
+    return make_error(Exit::kIoErr,
+                      "cannot create a temporary file for " + name + ": " + std::strerror(errno));
   }
   char buf[65536];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, stdin)) > 0;) {
-    if (std::fwrite(buf, 1, n, spool) != n) {
-      std::fclose(spool);
-      return make_error(Exit::kIoErr, "cannot spool standard input to a temporary file");
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, input)) > 0;) {
+    if (std::fwrite(buf, 1, n, copy) != n || std::fflush(copy) != 0) {
+      const int saved = errno;
+      std::fclose(copy);
+      return make_error(Exit::kIoErr,
+                        "cannot copy " + name + " to a temporary file: " + std::strerror(saved));
     }
     // A terminal's Ctrl-D ends one read(), not the terminal: reading on would wait for a second.
     if (std::feof(stdin)) break;
   }
-  if (std::ferror(stdin)) {
-    std::fclose(spool);
-    return make_error(Exit::kIoErr, "cannot read standard input");
+  if (std::ferror(input)) {
+    const int saved = errno;
+    std::fclose(copy);
+    return make_error(Exit::kIoErr, "cannot read " + name + ": " + std::strerror(saved));
   }
-  return std::unique_ptr<FileBatch>(new FileBatch(spool, "stdin", from_line, true));
+  return std::unique_ptr<FileBatch>(new FileBatch(copy, std::move(name), from_line, true));
 }
 
 Status FileBatch::rewind() {
@@ -128,39 +161,59 @@ Status FileBatch::rewind() {
 Status FileBatch::validate(InvalidLines& sink) {
   GAME_TRY(rewind());
   std::uint64_t bad = 0;
-  while (const auto line = reader_->next()) {
+  for (;;) {
+    auto line = reader_->next();
+    if (!line && line.error().code == Exit::kIoErr) {
+      return make_error(Exit::kIoErr,
+                        name_ + ":" + std::to_string(reader_->number() + 1) + ": " + line.error().message);
+    }
+    if (line && !*line) break;
     if (reader_->number() < from_line_) continue;
-    auto parsed = parse_batch_line(*line);
+    auto parsed = line ? parse_batch_line(**line) : Result<std::optional<protocol::Request>>(line.error());
     if (!parsed) {
       ++bad;
       sink.on_invalid(reader_->number(), parsed.error().message);
     }
   }
-  if (std::ferror(file_)) return make_error(Exit::kIoErr, "cannot read " + name_);
+  const std::uint64_t lines = reader_->number();
   GAME_TRY(rewind());
   if (bad > 0) {
     return make_error(Exit::kDataErr, name_ + ": " + std::to_string(bad) + " invalid line" +
                                           (bad == 1 ? "" : "s") + "; nothing was sent");
   }
+  if (from_line_ > lines) {
+    return make_error(Exit::kUsage, "--from-line " + std::to_string(from_line_) + " is past the end of " +
+                                        name_ + ", which has " + std::to_string(lines) + " line" +
+                                        (lines == 1 ? "" : "s") + "; nothing was sent");
+  }
   return {};
 }
 
 Result<RequestSource::Next> FileBatch::next(Outgoing& out) {
-  while (const auto line = reader_->next()) {
-    if (reader_->number() < from_line_) continue;
-    auto parsed = parse_batch_line(*line);
+  for (;;) {
+    auto line = reader_->next();
+    if (line && !*line) return Next::kEnd;
+    if (reader_->number() < from_line_ && line) continue;
+    auto parsed = line ? parse_batch_line(**line) : Result<std::optional<protocol::Request>>(line.error());
     // validate() saw the same bytes; a failure now means the file changed under us.
     if (!parsed) {
-      return make_error(Exit::kDataErr, name_ + ":" + std::to_string(reader_->number()) + ": " +
-                                            parsed.error().message + " (file changed while sending?)");
+      return make_error(parsed.error().code, name_ + ":" + std::to_string(reader_->number()) + ": " +
+                                                 parsed.error().message + " (file changed while sending?)");
     }
     if (!*parsed) continue;
     out.request = std::move(**parsed);
     out.line = reader_->number();
     return Next::kReady;
   }
-  if (std::ferror(file_)) return make_error(Exit::kIoErr, "cannot read " + name_);
-  return Next::kEnd;
+}
+
+void FollowBatch::skip_long_line() {
+  ++line_;
+  ++invalid_;
+  sink_.on_invalid(line_, "line longer than " + std::to_string(kMaxLineBytes) + " bytes (skipped)");
+  buf_.clear();
+  scanned_ = 0;
+  skipping_ = true;
 }
 
 std::optional<std::string> FollowBatch::take_line() {
@@ -183,7 +236,10 @@ Result<RequestSource::Next> FollowBatch::next(Outgoing& out) {
   for (;;) {
     while (auto line = take_line()) {
       ++line_;
-      auto parsed = parse_batch_line(*line);
+      auto parsed = line->size() > kMaxLineBytes
+                        ? Result<std::optional<protocol::Request>>(make_error(
+                              Exit::kDataErr, "line longer than " + std::to_string(kMaxLineBytes) + " bytes"))
+                        : parse_batch_line(*line);
       if (!parsed) {
         ++invalid_;
         sink_.on_invalid(line_, parsed.error().message + " (skipped)");
@@ -203,7 +259,16 @@ Result<RequestSource::Next> FollowBatch::next(Outgoing& out) {
     if (n < 0)
       return make_error(Exit::kIoErr, std::string("cannot read standard input: ") + std::strerror(errno));
     if (n == 0) eof_ = true;
-    buf_.append(chunk, static_cast<std::size_t>(n));
+    std::string_view data(chunk, static_cast<std::size_t>(n));
+    if (skipping_) {
+      const std::size_t newline = data.find('\n');
+      if (newline == std::string_view::npos) continue;
+      data.remove_prefix(newline + 1);
+      skipping_ = false;
+    }
+    buf_.append(data);
+    // A line over the limit is reported as soon as it is known to be one, not when it ends.
+    if (buf_.find('\n', scanned_) == std::string::npos && buf_.size() > kMaxLineBytes) skip_long_line();
   }
 }
 

@@ -30,29 +30,34 @@ class InvalidLines {
   virtual void on_invalid(std::uint64_t line, const std::string& what) = 0;
 };
 
-// Reads lines from a stdio stream without holding more than one line in memory.
+// The longest batch line, newline excluded (docs/batch.md): far above any real request (a name
+// is a few hundred bytes), low enough that a stream without newlines cannot exhaust memory.
+constexpr std::size_t kMaxLineBytes = 64 * 1024;
+
+// Reads lines from a stdio stream without holding more than one line (of at most kMaxLineBytes)
+// in memory.
 class LineReader {
  public:
   explicit LineReader(std::FILE* file) : file_(file) {}
   LineReader(const LineReader&) = delete;
   LineReader& operator=(const LineReader&) = delete;
-  ~LineReader() { std::free(buffer_); }
-  // The next line without its newline, or nullopt at the end.
-  std::optional<std::string_view> next();
+  // The next line without its newline, nullopt at the end of the file, or an error: a line
+  // over kMaxLineBytes (kDataErr, the rest of it is skipped so reading can go on), or a failed
+  // read (kIoErr: never taken for the end of the file). Messages have no location.
+  Result<std::optional<std::string_view>> next();
   std::uint64_t number() const { return number_; }
 
  private:
   std::FILE* file_;
-  char* buffer_ = nullptr;
-  std::size_t capacity_ = 0;
+  std::string line_;
   std::uint64_t number_ = 0;
 };
 
 // A batch file (or a spooled copy of piped input), checked completely before anything is sent.
 class FileBatch : public RequestSource {
  public:
-  // Opens `path` ("-" for standard input). Standard input that is not a regular file is spooled
-  // to an unlinked temporary file so that it can be read twice in constant memory.
+  // Opens `path` ("-" for standard input). Input that is not a regular file (a pipe, a FIFO,
+  // <(producer)) is spooled to an unlinked temporary file so that it can be read twice.
   static Result<std::unique_ptr<FileBatch>> open(const std::string& path, std::uint64_t from_line);
   ~FileBatch() override;
 
@@ -63,6 +68,8 @@ class FileBatch : public RequestSource {
 
  private:
   FileBatch(std::FILE* file, std::string name, std::uint64_t from_line, bool owned);
+  static Result<std::unique_ptr<FileBatch>> spool(std::FILE* input, std::string name,
+                                                  std::uint64_t from_line);
   Status rewind();
   std::FILE* file_;
   std::string name_;
@@ -83,11 +90,14 @@ class FollowBatch : public RequestSource {
  private:
   // Takes one complete line out of buf_ if there is one.
   std::optional<std::string> take_line();
+  // Reports and skips a line over kMaxLineBytes; the rest of it is dropped as it arrives.
+  void skip_long_line();
   int fd_;
   InvalidLines& sink_;
   std::string buf_;
   std::size_t scanned_ = 0;
   bool eof_ = false;
+  bool skipping_ = false;  // inside a line too long to keep
   std::uint64_t line_ = 0;
   std::uint64_t invalid_ = 0;
 };

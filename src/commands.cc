@@ -4,7 +4,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <iostream>
 #include <iterator>
@@ -14,6 +18,7 @@
 
 #include "batch.h"
 #include "batch_report.h"
+#include "config_store.h"
 #include "connect.h"
 #include "fs.h"
 #include "hostkey.h"
@@ -64,25 +69,35 @@ Result<ServerConfig> select_server(const Config& config, const std::string& flag
 }
 
 Status check_options(const GlobalOptions& options) {
-  if (!(options.timeout > 0) || options.timeout > 86400) {
-    return make_error(Exit::kUsage, "--timeout must be a number of seconds above 0 (and at most 86400)");
+  // Below a millisecond would round to 0, which libssh reads as "its own default".
+  if (!(options.timeout >= 0.001) || options.timeout > 86400) {
+    return make_error(Exit::kUsage, "--timeout must be a number of seconds from 0.001 to 86400");
   }
-  if (!options.host_key.empty() && options.host_key.rfind("SHA256:", 0) != 0) {
-    return make_error(Exit::kUsage,
-                      "--host-key must be a fingerprint like SHA256:... (as ssh-keygen -lf prints)");
+  if (!options.host_key.empty() && !text::is_fingerprint(options.host_key)) {
+    return make_error(Exit::kUsage, "--host-key '" + text::printable(options.host_key) +
+                                        "' is not a fingerprint: it must be SHA256: and 43 base64 digits, "
+                                        "as ssh-keygen -lf prints");
   }
   return {};
 }
 
 std::chrono::milliseconds timeout_of(const GlobalOptions& options) {
-  return std::chrono::milliseconds(static_cast<long long>(options.timeout * 1000));
+  return std::chrono::milliseconds(static_cast<long long>(std::ceil(options.timeout * 1000)));
+}
+
+// Output that cannot be written is a failure, not a success with an empty file behind it.
+Status flush_stdout() {
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    return make_error(Exit::kIoErr, std::string("cannot write to standard output: ") + std::strerror(errno));
+  }
+  return {};
 }
 
 // The account named by --config / $GAME_CONFIG / ~/.gameconfig, created on first use.
 Result<Account> account_for(const GlobalOptions& options, Trace& trace) {
   auto path = config_path(options.config);
   if (!path) return std::move(path).error();
-  return open_account(*path, trace);
+  return open_account(*path, timeout_of(options), trace);
 }
 
 std::chrono::milliseconds reconnect_window(const GlobalOptions& options) { return 3 * timeout_of(options); }
@@ -274,7 +289,7 @@ Result<Account> existing_account(const GlobalOptions& options, const std::string
   if (!fs::exists(*path)) {
     return make_error(Exit::kConfig, "no identity yet: " + *path + " does not exist (" + purpose + ")");
   }
-  return open_account(*path, trace);
+  return open_account(*path, timeout_of(options), trace);
 }
 
 }  // namespace
@@ -290,6 +305,7 @@ Result<Exit> run_whoami(const GlobalOptions& options, bool json) {
   } else {
     print_whoami_text(*account);
   }
+  GAME_TRY(flush_stdout());
   return Exit::kOk;
 }
 
@@ -426,12 +442,28 @@ Result<Journaled> open_submission(GlobalOptions& options, BatchOptions& batch) {
   return Journaled{std::move(*journal), std::move(pending), true};
 }
 
+// --from-line's value: a line number from 1, in decimal (CLI11 would wrap -1 around and read
+// 010 as octal).
+Result<std::uint64_t> parse_from_line(const std::string& text) {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value < 1) {
+    return make_error(Exit::kUsage, "--from-line '" + text::printable(text) +
+                                        "' is not a line number: it must be a whole number from 1 to " +
+                                        std::to_string(UINT64_MAX));
+  }
+  return value;
+}
+
 }  // namespace
 
 Result<Exit> run_batch(const GlobalOptions& given_options, const BatchOptions& given_batch) {
   GlobalOptions options = given_options;
   BatchOptions batch = given_batch;
   GAME_TRY(check_options(options));
+  auto from_line = parse_from_line(batch.from_line_text);
+  if (!from_line) return std::move(from_line).error();
+  batch.from_line = *from_line;
   GAME_TRY(check_batch_options(batch));
   Trace trace(options.verbose);
   std::unique_ptr<RequestSource> source;
@@ -529,7 +561,7 @@ Result<bool> confirm(const std::string& question) {
 Status write_output(const std::string& output, const std::string& text) {
   if (output.empty() || output == "-") {
     std::fwrite(text.data(), 1, text.size(), stdout);
-    return {};
+    return flush_stdout();
   }
   return fs::create_file_exclusive(output, text, 0600);
 }
@@ -541,10 +573,11 @@ Result<Exit> run_init(const GlobalOptions& options, const std::string& adopt_key
   Trace trace(options.verbose);
   auto path = config_path(options.config);
   if (!path) return std::move(path).error();
-  auto account = init_account(*path, adopt_key, trace);
+  auto account = init_account(*path, adopt_key, timeout_of(options), trace);
   if (!account) return std::move(account).error();
   std::printf("created identity %s in %s\nkey: %s (%s)\n", account->identity.uuid.c_str(), path->c_str(),
               account->identity.key_path.c_str(), account->identity.fingerprint().c_str());
+  GAME_TRY(flush_stdout());
   return Exit::kOk;
 }
 
@@ -578,12 +611,15 @@ Result<Exit> run_trust(const GlobalOptions& options, const std::string& server_n
     if (!answer) return std::move(answer).error();
     if (!*answer) return make_error(Exit::kNoPerm, "host key not trusted; nothing recorded");
   }
-  GAME_TRY(pin_host_key(*offered, *server, path, connected->endpoint));
+  GAME_TRY(record_host_key(path, *server, connected->endpoint, *offered, HostKeyRecord::kReplace,
+                           !options.host_key.empty(), timeout_of(options)));
   std::printf("recorded in %s\n", path.c_str());
+  GAME_TRY(flush_stdout());
   return Exit::kOk;
 }
 
 Result<Exit> run_identity_export(const GlobalOptions& options, const std::string& output) {
+  GAME_TRY(check_options(options));
   Trace trace(options.verbose);
   auto account = existing_account(options, "there is nothing to export", trace);
   if (!account) return std::move(account).error();
@@ -594,6 +630,7 @@ Result<Exit> run_identity_export(const GlobalOptions& options, const std::string
 }
 
 Result<Exit> run_identity_import(const GlobalOptions& options, const std::string& input, bool force) {
+  GAME_TRY(check_options(options));
   Trace trace(options.verbose);
   auto path = config_path(options.config);
   if (!path) return std::move(path).error();
@@ -607,7 +644,7 @@ Result<Exit> run_identity_import(const GlobalOptions& options, const std::string
     if (!*read) return make_error(Exit::kNoInput, "cannot open " + input);
     text = std::move(*read);
   }
-  auto result = import_identity(*path, *text, force, trace);
+  auto result = import_identity(*path, *text, force, timeout_of(options), trace);
   if (!result) return std::move(result).error();
   std::fprintf(stderr, "game: %s\n", result->c_str());
   return Exit::kOk;

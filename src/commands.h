@@ -23,6 +23,7 @@ struct BatchOptions {
   std::string file = "-";
   bool follow = false;
   bool json = false;
+  std::string from_line_text = "1";  // --from-line as typed, checked by run_batch
   std::uint64_t from_line = 1;
   bool resume = false;  // --resume: continue FILE's journaled submission
   bool fresh = false;   // --new: start a new submission of FILE, dropping the journaled one

@@ -24,9 +24,50 @@
 #include <toml++/toml.h>
 
 #include "text.h"
+#include "transport.h"
 
 namespace game {
 namespace {
+
+// The keys the client reads, per table; anything else is kept but warned about.
+const std::vector<std::string> kTopLevelKeys = {"default_server", "identity", "servers"};
+const std::vector<std::string> kIdentityKeys = {"uuid", "key"};
+const std::vector<std::string> kServerKeys = {
+    "host", "addresses", "port",      "subsystem", "host_key",
+    "acks", "order",     "host_keys", "protocol",  "protocol_checked"};
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// Adds a warning for each key of `table` not in `known`, naming the known key it is closest to.
+void warn_unknown_keys(const toml::table& table, const std::vector<std::string>& known,
+                       const std::string& where, const std::string& path,
+                       std::vector<std::string>& warnings) {
+  for (const auto& [key, node] : table) {
+    const std::string name(key.str());
+    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+    std::string warning = path + ":" + std::to_string(key.source().begin.line) + ":" +
+                          std::to_string(key.source().begin.column) + ": unknown key '" +
+                          text::printable(name) + "'" + (where.empty() ? "" : " in [" + where + "]");
+    const auto closest = std::min_element(known.begin(), known.end(), [&](const auto& x, const auto& y) {
+      return edit_distance(name, x) < edit_distance(name, y);
+    });
+    if (edit_distance(name, *closest) <= 2) warning += " (did you mean '" + *closest + "'?)";
+    warnings.push_back(warning + "; it is ignored");
+  }
+}
 
 Error config_error(const std::string& path, const toml::source_position& pos, const std::string& what) {
   return make_error(Exit::kConfig,
@@ -96,17 +137,23 @@ Status parse_protocol_record(const toml::table& table, const std::string& path, 
   return {};
 }
 
-Result<ServerConfig> parse_server(const std::string& name, const toml::node& node, const std::string& path) {
+Result<ServerConfig> parse_server(const std::string& name, const toml::node& node, const std::string& path,
+                                  std::vector<std::string>& warnings) {
   const std::string where = "servers." + name + ".";
   const auto* table = node.as_table();
   if (table == nullptr)
     return config_error(path, node.source().begin, "servers." + name + " must be a table");
   ServerConfig server;
   server.name = name;
+  warn_unknown_keys(*table, kServerKeys, "servers." + name, path, warnings);
 
   auto host = optional_string(*table, "host", path, where);
   if (!host) return std::move(host).error();
-  if (*host) server.addresses.push_back(**host);
+  std::vector<const toml::node*> address_nodes;  // where each address is written
+  if (*host) {
+    server.addresses.push_back(**host);
+    address_nodes.push_back(table->get("host"));
+  }
   if (const toml::node* list = table->get("addresses")) {
     const auto* array = list->as_array();
     if (array == nullptr || array->empty()) {
@@ -117,6 +164,7 @@ Result<ServerConfig> parse_server(const std::string& name, const toml::node& nod
       const auto* s = item.as_string();
       if (s == nullptr) return config_error(path, item.source().begin, where + "addresses must hold strings");
       server.addresses.push_back(s->get());
+      address_nodes.push_back(&item);
     }
   }
   if (server.addresses.empty()) {
@@ -136,9 +184,9 @@ Result<ServerConfig> parse_server(const std::string& name, const toml::node& nod
   auto host_key = optional_string(*table, "host_key", path, where);
   if (!host_key) return std::move(host_key).error();
   if (*host_key) {
-    if ((*host_key)->rfind("SHA256:", 0) != 0) {
+    if (!text::is_fingerprint(**host_key)) {
       return config_error(path, table->get("host_key")->source().begin,
-                          where + "host_key must be a fingerprint \"SHA256:...\"");
+                          where + "host_key must be a fingerprint \"SHA256:\" and 43 base64 digits");
     }
     server.host_key = **host_key;
   }
@@ -164,13 +212,22 @@ Result<ServerConfig> parse_server(const std::string& name, const toml::node& nod
   }
   server.shuffle = *order && **order == "random";
   GAME_TRY(parse_protocol_record(*table, path, where, server));
+  // Each address must parse now, with its place in the file, rather than at connection time.
+  for (std::size_t i = 0; i < server.addresses.size(); ++i) {
+    auto endpoint = parse_endpoint(server.addresses[i], server.port);
+    const toml::node* at = address_nodes[i];
+    if (!endpoint) {
+      return config_error(path, at->source().begin,
+                          "servers." + name + ": " + std::move(endpoint).error().message);
+    }
+  }
   if (const toml::node* keys = table->get("host_keys")) {
     const auto* keys_table = keys->as_table();
     if (keys_table == nullptr)
       return config_error(path, keys->source().begin, where + "host_keys must be a table");
     for (const auto& [address, value] : *keys_table) {
       const auto* fingerprint = value.as_string();
-      if (fingerprint == nullptr || fingerprint->get().rfind("SHA256:", 0) != 0) {
+      if (fingerprint == nullptr || !text::is_fingerprint(fingerprint->get())) {
         return config_error(path, value.source().begin, where + "host_keys values must be \"SHA256:...\"");
       }
       server.node_keys[std::string(address.str())] = fingerprint->get();
@@ -266,6 +323,7 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
   const toml::table& root = *parsed;
   Config config;
   config.path = path;
+  warn_unknown_keys(root, kTopLevelKeys, "", path, config.warnings);
 
   auto default_server = optional_string(root, "default_server", path, "");
   if (!default_server) return std::move(default_server).error();
@@ -286,6 +344,7 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
                         "identity.uuid must be a UUID like \"0b3c5a52-7f0e-4f43-9d1c-2a8f6f3e9b10\"");
   }
   config.uuid = **uuid;
+  warn_unknown_keys(*identity, kIdentityKeys, "identity", path, config.warnings);
   auto key = optional_string(*identity, "key", path, "identity.");
   if (!key) return std::move(key).error();
   if (!*key || (*key)->empty()) {
@@ -298,7 +357,7 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
     if (servers == nullptr)
       return config_error(path, servers_node->source().begin, "servers must be a table");
     for (const auto& [name, node] : *servers) {
-      auto server = parse_server(std::string(name.str()), node, path);
+      auto server = parse_server(std::string(name.str()), node, path, config.warnings);
       if (!server) return std::move(server).error();
       config.servers.push_back(std::move(*server));
     }
@@ -392,14 +451,40 @@ std::string multiline_string(const std::string& s) {
   return "\"\"\"\n" + s + "\"\"\"";
 }
 
+std::string server_table_text(const ServerConfig& server) {
+  std::string out = "[servers." + toml_key(server.name) + "]\n";
+  if (server.addresses.size() == 1) {
+    out += "host = " + toml_string(server.addresses.front()) + "\n";
+  } else {
+    std::string list;
+    for (const std::string& address : server.addresses)
+      list += (list.empty() ? "" : ", ") + toml_string(address);
+    out += "addresses = [" + list + "]\n";
+  }
+  out += "port = " + std::to_string(server.port) + "\n";
+  if (server.subsystem != "game") out += "subsystem = " + toml_string(server.subsystem) + "\n";
+  if (!server.host_key.empty()) out += "host_key = " + toml_string(server.host_key) + "\n";
+  if (server.acks != AckMode::kAuto)
+    out += std::string("acks = ") + (server.acks == AckMode::kYes ? "\"yes\"\n" : "\"no\"\n");
+  if (server.shuffle) out += "order = \"random\"\n";
+  if (!server.node_keys.empty()) {
+    out += "[servers." + toml_key(server.name) + ".host_keys]\n";
+    for (const auto& [node, key] : server.node_keys) out += toml_key(node) + " = " + toml_string(key) + "\n";
+  }
+  return out;
+}
+
 std::string identity_blob_text(const IdentityBlob& blob) {
-  return "# game identity: the UUID and private key of one player. Anyone holding this text can\n"
-         "# play as that player: keep it like a password. Restore it with `game identity import`.\n"
-         "uuid = " +
-         toml_string(blob.uuid) +
-         "\n"
-         "private_key = " +
-         multiline_string(blob.private_key) + "\n";
+  std::string out =
+      "# game identity: the UUID and private key of one player, and the servers they play on with\n"
+      "# their pinned host keys. Anyone holding this text can play as that player: keep it like a\n"
+      "# password. Restore it with `game identity import`.\n"
+      "uuid = " +
+      toml_string(blob.uuid) + "\n";
+  if (!blob.default_server.empty()) out += "default_server = " + toml_string(blob.default_server) + "\n";
+  out += "private_key = " + multiline_string(blob.private_key) + "\n";
+  for (const ServerConfig& server : blob.servers) out += "\n" + server_table_text(server);
+  return out;
 }
 
 Result<IdentityBlob> parse_identity_blob(const std::string& text, const std::string& origin) {
@@ -415,6 +500,20 @@ Result<IdentityBlob> parse_identity_blob(const std::string& text, const std::str
   }
   blob.uuid = **uuid;
   blob.private_key = **key;
+  auto default_server = optional_string(*parsed, "default_server", origin, "");
+  if (!default_server) return std::move(default_server).error();
+  if (*default_server) blob.default_server = **default_server;
+  if (const toml::node* servers_node = parsed->get("servers")) {
+    const auto* servers = servers_node->as_table();
+    if (servers == nullptr)
+      return config_error(origin, servers_node->source().begin, "servers must be a table");
+    std::vector<std::string> ignored;
+    for (const auto& [name, node] : *servers) {
+      auto server = parse_server(std::string(name.str()), node, origin, ignored);
+      if (!server) return std::move(server).error();
+      blob.servers.push_back(std::move(*server));
+    }
+  }
   return blob;
 }
 

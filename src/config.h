@@ -20,6 +20,7 @@
 // spliced into the user's text, so comments, order and unknown keys survive byte for byte.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -45,12 +46,18 @@ struct ServerConfig {
   std::int64_t protocol_checked = 0;             // when it was recorded, seconds since the epoch
 };
 
+// A config larger than this is refused before it is parsed: a real one is a few hundred bytes,
+// and parsing costs time and memory in proportion (43 MB took 17 s and 0.7 GB).
+constexpr std::size_t kMaxConfigBytes = 256 * 1024;
+
 struct Config {
   std::string path;
   std::string uuid;
   std::string key;  // as written in the file (may start with "~/")
   std::string default_server;
   std::vector<ServerConfig> servers;
+  // "PATH:LINE:COLUMN: unknown key ..." for each key the client does not know (a typo, likely).
+  std::vector<std::string> warnings;
 
   const ServerConfig* find_server(const std::string& name) const;
 };
@@ -75,10 +82,16 @@ Result<std::string> set_top_level_value(const std::string& text, const std::stri
 // A TOML basic string literal for `s`, with quotes and escapes.
 std::string toml_string(const std::string& s);
 
-// The text of `game identity export`: the UUID and the private key file, as TOML.
+// The [servers.NAME] table that describes `server` (addresses, port, subsystem, host keys).
+std::string server_table_text(const ServerConfig& server);
+
+// The text of `game identity export`: what a new machine needs to be the same player: the UUID,
+// the private key file, and the servers with their pinned host keys, as TOML.
 struct IdentityBlob {
   std::string uuid;
   std::string private_key;  // the key file's contents (OpenSSH or PEM)
+  std::string default_server;
+  std::vector<ServerConfig> servers;
 };
 std::string identity_blob_text(const IdentityBlob& blob);
 Result<IdentityBlob> parse_identity_blob(const std::string& text, const std::string& origin);

@@ -7,6 +7,7 @@
 #include <optional>
 #include <random>
 
+#include "config_store.h"
 #include "hostkey.h"
 
 namespace game {
@@ -48,33 +49,6 @@ Status authenticate(Connection& connection, Identity& identity, Trace& trace) {
   return {};
 }
 
-Status record_protocol(const std::string& path, const std::string& server_name, int protocol,
-                       std::int64_t now) {
-  const auto edit = [&](const std::string& text) -> Result<std::string> {
-    auto current = parse_config(text, path);
-    if (!current) return std::move(current).error();
-    if (current->find_server(server_name) == nullptr) return text;
-    // By hand: glibc's gmtime_r and strftime call tzset(), which reads /etc/localtime for a UTC
-    // time that never needs it.
-    using namespace std::chrono;
-    const sys_seconds at{seconds{now}};
-    const auto day = floor<days>(at);
-    const year_month_day date{day};
-    const hh_mm_ss<seconds> time{at - day};
-    char when[32];
-    std::snprintf(when, sizeof when, "%04d-%02u-%02uT%02ld:%02ld:%02lldZ", static_cast<int>(date.year()),
-                  static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
-                  static_cast<long>(time.hours().count()), static_cast<long>(time.minutes().count()),
-                  static_cast<long long>(time.seconds().count()));
-    auto edited = set_table_value(text, path, {"servers", server_name}, "protocol", std::to_string(protocol));
-    if (!edited) return edited;
-    return set_table_value(*edited, path, {"servers", server_name}, "protocol_checked", when);
-  };
-  auto updated = update_config(path, edit);
-  if (!updated) return std::move(updated).error();
-  return {};
-}
-
 Result<SshChannel> ServerConnector::open_channel(Connection& connection, Trace& trace) {
   const std::string v2 = server_.subsystem + "-v2";
   if (protocol_ == 1) return connection.open_subsystem(server_.subsystem);
@@ -103,19 +77,24 @@ Result<SshChannel> ServerConnector::open_channel(Connection& connection, Trace& 
   }
   protocol_ = found;
   if (probe && (found != server_.protocol || found == 1)) {
-    GAME_TRY(record_protocol(account_.config.path, server_.name, found, now));
+    GAME_TRY(record_protocol(account_.config.path, server_.name, found, now, timeout_));
     trace.step("recorded protocol " + std::to_string(found) + " for " + server_.name);
   }
   return std::move(*channel);
 }
 
 Result<std::unique_ptr<Channel>> ServerConnector::connect(Trace& trace) {
+  // The key is made usable (read, passphrase asked) before connecting: a key that cannot sign
+  // must not leave a recorded host key behind, and a passphrase typed slowly must not eat the
+  // server's timeout.
+  GAME_TRY(account_.identity.unlock());
   auto connected = connect_any(server_, account_.identity.uuid, timeout_, trace);
   if (!connected) return std::move(connected).error();
   Connection& connection = connected->connection;
   auto offered = connection.host_key_fingerprint();
   if (!offered) return std::move(offered).error();
-  GAME_TRY(check_host_key(*offered, pin_, server_, account_.config.path, connected->endpoint, trace));
+  GAME_TRY(
+      check_host_key(*offered, pin_, server_, account_.config.path, connected->endpoint, timeout_, trace));
   GAME_TRY(authenticate(connection, account_.identity, trace));
   auto channel = open_channel(connection, trace);
   if (!channel) return std::move(channel).error();

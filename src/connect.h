@@ -32,12 +32,6 @@ Result<Connected> connect_any(const ServerConfig& server, const std::string& use
 
 Status authenticate(Connection& connection, Identity& identity, Trace& trace);
 
-// Records in the config at `path` that `server_name` speaks `protocol`, found out at `now`
-// (seconds since the epoch), keeping the rest of the file as it is. A server that has no table
-// in the file (given as --server HOST:PORT with --host-key) is not recorded.
-Status record_protocol(const std::string& path, const std::string& server_name, int protocol,
-                       std::int64_t now);
-
 // Channels for one unit of work. The first connect() finds out the protocol (and records it);
 // later ones, after a loss, open the same subsystem again on whichever node answers.
 class ServerConnector : public Connector {

@@ -6,11 +6,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <random>
 #include <thread>
-#include <utility>
 
 namespace game::fs {
 namespace {
@@ -21,7 +21,66 @@ Error io_error(const std::string& what, const std::string& path) {
   return make_error(Exit::kIoErr, "cannot " + what + " " + path + ": " + errno_text());
 }
 
-// Writes all of `data`, retrying short writes and EINTR.
+Status fsync_dir(const std::string& dir) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return io_error("open directory", dir);
+  if (::fsync(fd.get()) != 0) return io_error("sync directory", dir);
+  return {};
+}
+
+std::string mode_text(mode_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+  return text;
+}
+
+// The file a write to `path` must replace: `path` itself, or the target of the symbolic link
+// it is, so that a dotfile kept in a dotfiles repository stays a link to the fresh content.
+std::string write_target(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return path;
+  char resolved[PATH_MAX];
+  if (::realpath(path.c_str(), resolved) == nullptr) return path;  // dangling: rename replaces the link
+  return resolved;
+}
+
+// Reads all of `fd`; errors are `code` (a private file of ours that cannot be read is a broken
+// identity: kConfig).
+Result<std::optional<std::string>> read_fd(const Fd& fd, const std::string& path, std::size_t max_bytes,
+                                           Exit code) {
+  std::string data;
+  char buf[8192];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return make_error(code, "cannot read " + path + ": " + errno_text());
+    if (n == 0) break;
+    if (data.size() + static_cast<std::size_t>(n) > max_bytes) {
+      return make_error(
+          code, path + " is larger than " + std::to_string(max_bytes) + " bytes; refusing to read it");
+    }
+    data.append(buf, static_cast<std::size_t>(n));
+  }
+  return std::optional<std::string>{std::move(data)};
+}
+
+}  // namespace
+
+Fd& Fd::operator=(Fd&& other) noexcept {
+  if (this != &other) {
+    close();
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+Fd::~Fd() { close(); }
+
+bool Fd::close() {
+  if (fd_ < 0) return true;
+  return ::close(std::exchange(fd_, -1)) == 0;
+}
+
 bool write_all(int fd, std::string_view data) {
   while (!data.empty()) {
     const ssize_t n = ::write(fd, data.data(), data.size());
@@ -32,24 +91,23 @@ bool write_all(int fd, std::string_view data) {
   return true;
 }
 
-Status fsync_dir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return io_error("open directory", dir);
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return io_error("sync directory", dir);
-  return {};
+void wipe(std::string& s) {
+  volatile char* p = s.data();
+  for (std::size_t i = 0; i < s.size(); ++i) p[i] = 0;
+  s.clear();
 }
-
-}  // namespace
 
 Result<std::string> home_dir() {
   const char* home = std::getenv("HOME");
   if (home == nullptr || *home == '\0') {
-    return make_error(Exit::kConfig, "HOME is not set: cannot find ~/.gameconfig (set HOME or use --config)");
+    return make_error(Exit::kConfig,
+                      "HOME is not set: cannot find ~/.gameconfig (set HOME, or use --config with a "
+                      "config whose key path is absolute)");
   }
   return std::string(home);
 }
+
+bool needs_home(std::string_view path) { return path == "~" || path.substr(0, 2) == "~/"; }
 
 std::string expand_home(std::string_view path, const std::string& home) {
   if (path == "~") return home;
@@ -72,41 +130,49 @@ std::string parent_dir(const std::string& path) {
   return path.substr(0, slash);
 }
 
+std::string base_name(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
 bool exists(const std::string& path) {
   struct stat st;
   return ::lstat(path.c_str(), &st) == 0;
 }
 
-Result<std::optional<std::string>> read_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+Result<std::optional<std::string>> read_file(const std::string& path, std::size_t max_bytes) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
     if (errno == ENOENT) return std::optional<std::string>{};
     return io_error("open", path);
   }
-  std::string data;
-  char buf[8192];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      ::close(fd);
-      return io_error("read", path);
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
+  return read_fd(fd, path, max_bytes, Exit::kIoErr);
+}
+
+Result<std::optional<std::string>> read_private_file(const std::string& path, const char* what,
+                                                     std::size_t max_bytes) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT) return std::optional<std::string>{};
+    return make_error(Exit::kConfig, std::string("cannot read ") + what + " " + path + ": " + errno_text());
   }
-  ::close(fd);
-  return std::optional<std::string>{std::move(data)};
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return io_error("stat", path);
+  if ((st.st_mode & 077) != 0) {
+    return make_error(Exit::kNoPerm, std::string(what) + " " + path + " is accessible by others (mode " +
+                                         mode_text(st.st_mode) + "); it must be private: chmod 600 " + path);
+  }
+  return read_fd(fd, path, max_bytes, Exit::kConfig);
 }
 
 Status create_file_exclusive(const std::string& path, std::string_view data, mode_t mode) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) return io_error("create", path);
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  if (!fd) return io_error("create", path);
   // fchmod: the umask may have narrowed the mode; never widen beyond `mode` either.
-  const bool ok = ::fchmod(fd, mode) == 0 && write_all(fd, data) && ::fsync(fd) == 0;
-  const int saved = errno;
-  ::close(fd);
+  const bool ok =
+      ::fchmod(fd.get(), mode) == 0 && write_all(fd.get(), data) && ::fsync(fd.get()) == 0 && fd.close();
   if (!ok) {
+    const int saved = errno;
     ::unlink(path.c_str());
     errno = saved;
     return io_error("write", path);
@@ -115,20 +181,20 @@ Status create_file_exclusive(const std::string& path, std::string_view data, mod
 }
 
 Status write_file_atomic(const std::string& path, std::string_view data, mode_t mode) {
+  const std::string target = write_target(path);
   std::random_device random;
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(random());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) return io_error("create", tmp);
-  const bool ok = ::fchmod(fd, mode) == 0 && write_all(fd, data) && ::fsync(fd) == 0;
-  const int saved = errno;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = ok ? errno : saved;
+  const std::string tmp = target + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(random());
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  if (!fd) return io_error("create", tmp);
+  const bool ok =
+      ::fchmod(fd.get(), mode) == 0 && write_all(fd.get(), data) && ::fsync(fd.get()) == 0 && fd.close();
+  if (!ok || ::rename(tmp.c_str(), target.c_str()) != 0) {
+    const int saved = errno;
     ::unlink(tmp.c_str());
-    errno = err;
-    return io_error("write", path);
+    errno = saved;
+    return io_error("write", target);
   }
-  return fsync_dir(parent_dir(path));
+  return fsync_dir(parent_dir(target));
 }
 
 Result<std::string> absolute_path(const std::string& path) {
@@ -161,41 +227,20 @@ Status make_private_dirs(const std::string& path) {
   return {};
 }
 
-Status check_private(const std::string& path, const char* what) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return io_error("stat", path);
-  if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return make_error(Exit::kNoPerm, std::string(what) + " " + path + " is accessible by others (mode " +
-                                         mode + "); it must be private: chmod 600 " + path);
-  }
-  return {};
-}
-
 Result<FileLock> FileLock::acquire(const std::string& path, std::chrono::milliseconds timeout) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return io_error("open lock file", path);
+  GAME_TRY(make_private_dirs(parent_dir(path)));
+  Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) return io_error("open lock file", path);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    if (errno != EWOULDBLOCK && errno != EINTR) {
-      const Error error = io_error("lock", path);
-      ::close(fd);
-      return error;
-    }
+  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) return io_error("lock", path);
     if (std::chrono::steady_clock::now() >= deadline) {
-      ::close(fd);
-      return make_error(Exit::kTimeout, "another game process holds " + path + "; gave up waiting");
+      return make_error(Exit::kTimeout, "another game process holds " + path + "; gave up waiting after " +
+                                            std::to_string(timeout.count()) + " ms (--timeout)");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  return FileLock(fd);
-}
-
-FileLock::FileLock(FileLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-
-FileLock::~FileLock() {
-  if (fd_ >= 0) ::close(fd_);  // closing releases the flock
+  return FileLock(std::move(fd));
 }
 
 }  // namespace game::fs

@@ -3,6 +3,7 @@
 // A server with several addresses shares one host_key, or has one per node in host_keys.
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include "config.h"
@@ -11,17 +12,19 @@
 
 namespace game {
 
-// `offered` is the fingerprint `endpoint` (host:port) presented; `pin` is --host-key (may be
-// empty); `server` is the config entry as loaded.
+// Checks the fingerprint `offered` by `endpoint` (host:port) of `server` against `pin`
+// (--host-key, may be empty) and the config. A key not yet known is recorded (config_store.h):
+// the pin when there is one, else the key offered (trust on first use).
 Status check_host_key(const std::string& offered, const std::string& pin, const ServerConfig& server,
-                      const std::string& config_path, const std::string& endpoint, Trace& trace);
+                      const std::string& config_path, const std::string& endpoint,
+                      std::chrono::milliseconds lock_wait, Trace& trace);
 
-// The key currently expected for `endpoint` of `server` (empty if none is known yet).
+// The key currently expected for `endpoint` of `server` (empty if none is known yet): the node's
+// own entry in host_keys, else the shared host_key.
 std::string expected_host_key(const ServerConfig& server, const std::string& endpoint);
 
-// `game trust`: records `offered` as the key of `server` (of its node `endpoint` when the server
-// has several addresses and no shared key), replacing a previous one deliberately.
-Status pin_host_key(const std::string& offered, const ServerConfig& server, const std::string& config_path,
-                    const std::string& endpoint);
+// The refusal of a key that differs from the one expected (`source` says where that came from).
+Error host_key_mismatch(const std::string& expected, const std::string& offered, const std::string& source,
+                        const std::string& endpoint, const std::string& server);
 
 }  // namespace game

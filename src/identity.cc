@@ -3,101 +3,115 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/random.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 
+#include "config_store.h"
 #include "fs.h"
+#include "passphrase.h"
 
 namespace game {
 namespace {
 
-constexpr auto kLockTimeout = std::chrono::seconds(30);
-
-std::string lock_path(const std::string& config) { return config + ".lock"; }
-
+// The key of a config: ~/.game/id_ed25519 for ~/.gameconfig; a config of another name gets a key
+// named after it, so that two configs in one directory never share a key (two players would).
 std::string default_key_path(const std::string& config) {
-  return fs::parent_dir(config) + "/.game/id_ed25519";
+  const std::string name = fs::base_name(config);
+  return fs::parent_dir(config) + "/.game/id_ed25519" + (name == ".gameconfig" ? "" : "-" + name);
 }
 
-// Where a replaced file is kept: beside it, named after the time it was replaced.
+// Where a replaced config is kept: beside it, named after the time it was replaced.
 std::string aside_path(const std::string& path) {
   return path + ".replaced-" + std::to_string(std::time(nullptr));
 }
 
+// $HOME, or empty when unset: only a "~/" path needs it (see expand_key_path).
+std::string optional_home() {
+  auto home = fs::home_dir();
+  return home ? *home : std::string();
+}
+
+Result<std::string> expand_key_path(const std::string& key, const std::string& home,
+                                    const std::string& where) {
+  if (fs::needs_home(key) && home.empty()) {
+    return make_error(Exit::kConfig, where + ": the key path " + key +
+                                         " starts with ~/ but HOME is not set (set HOME, or write the "
+                                         "absolute path)");
+  }
+  return fs::expand_home(key, home);
+}
+
 Result<Config> read_config(const std::string& path) {
-  GAME_TRY(fs::check_private(path, "config file"));
-  auto text = fs::read_file(path);
+  auto text = fs::read_private_file(path, "config file", kMaxConfigBytes);
   if (!text) return std::move(text).error();
   if (!*text) return make_error(Exit::kConfig, path + " does not exist");
-  return parse_config(**text, path);
+  auto config = parse_config(**text, path);
+  if (config) {
+    for (const std::string& warning : config->warnings)
+      std::fprintf(stderr, "game: warning: %s\n", warning.c_str());
+  }
+  return config;
 }
 
-// ---- passphrases -----------------------------------------------------------------------------
+// ---- private keys ----------------------------------------------------------------------------
 
-struct PassphraseContext {
-  std::string key_path;
-  bool no_terminal = false;
-};
+constexpr std::size_t kMaxKeyBytes = 64 * 1024;
+constexpr int kPassphraseTries = 3;  // as ssh(1) allows
 
-// libssh's passphrase callback: asks on the controlling terminal, with echo off, like ssh does.
-int ask_passphrase(const char*, char* buf, size_t len, int, int, void* userdata) {
-  auto* context = static_cast<PassphraseContext*>(userdata);
-  const int tty = ::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (tty < 0) {
-    context->no_terminal = true;
-    return -1;
-  }
-  termios saved{};
-  const bool is_tty = ::tcgetattr(tty, &saved) == 0;
-  if (is_tty) {
-    termios quiet = saved;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    ::tcsetattr(tty, TCSAFLUSH, &quiet);
-  }
-  // Echo off before the prompt, as readpassphrase(3) does: what is typed as soon as the prompt
-  // shows is neither echoed nor discarded by TCSAFLUSH.
-  const std::string prompt = "Enter passphrase for " + context->key_path + ": ";
-  (void)!::write(tty, prompt.data(), prompt.size());
-  std::size_t n = 0;
-  for (char c; n + 1 < len && ::read(tty, &c, 1) == 1 && c != '\n';) buf[n++] = c;
-  buf[n] = '\0';
-  if (is_tty) ::tcsetattr(tty, TCSAFLUSH, &saved);
-  (void)!::write(tty, "\n", 1);
-  ::close(tty);
-  return 0;
+// libssh calls this only for an encrypted key: it notes that, and asks nothing (OpenSSL would
+// otherwise prompt on its own, without our signal handling).
+int note_encrypted(const char*, char*, size_t, int, int, void* userdata) {
+  *static_cast<bool*>(userdata) = true;
+  return -1;
 }
 
-Error key_load_error(const std::string& path, const PassphraseContext& context) {
-  if (context.no_terminal) {
-    return make_error(Exit::kConfig, "the private key " + path +
-                                         " is passphrase-protected and there is no terminal to ask for the "
-                                         "passphrase: add it to ssh-agent (ssh-add " +
-                                         path + ") or run game in a terminal");
-  }
-  return make_error(Exit::kConfig, "cannot load the private key " + path +
-                                       " (wrong passphrase, or not an OpenSSH/PEM private key)");
-}
-
-Result<SshKey> import_private_file(const std::string& path) {
-  PassphraseContext context{path};
+// The private key in `text` (OpenSSH or PEM), asking for its passphrase on the terminal when
+// it is encrypted: up to three tries.
+Result<SshKey> decode_private(const std::string& text, const std::string& origin) {
   ssh_key raw = nullptr;
-  if (ssh_pki_import_privkey_file(path.c_str(), nullptr, ask_passphrase, &context, &raw) != SSH_OK) {
-    return key_load_error(path, context);
+  bool encrypted = false;
+  if (ssh_pki_import_privkey_base64(text.c_str(), nullptr, note_encrypted, &encrypted, &raw) == SSH_OK) {
+    return SshKey(raw);
   }
-  return SshKey(raw);
+  if (!encrypted) return make_error(Exit::kConfig, origin + " is not an OpenSSH or PEM private key");
+  for (int attempt = 0; attempt < kPassphraseTries; ++attempt) {
+    auto passphrase = read_passphrase(
+        (attempt == 0 ? "Enter passphrase for " : "Bad passphrase, try again for ") + origin + ": ");
+    if (!passphrase && attempt == 0) {
+      return make_error(Exit::kConfig, "the private key " + origin +
+                                           " is passphrase-protected and there is no terminal to ask for the "
+                                           "passphrase: add it to ssh-agent (ssh-add " +
+                                           origin + ") or run game in a terminal");
+    }
+    if (!passphrase) break;
+    const int rc = ssh_pki_import_privkey_base64(text.c_str(), passphrase->c_str(), nullptr, nullptr, &raw);
+    fs::wipe(*passphrase);
+    if (rc == SSH_OK) return SshKey(raw);
+  }
+  return make_error(Exit::kConfig, "wrong passphrase for the private key " + origin + " (" +
+                                       std::to_string(kPassphraseTries) + " tries)");
 }
 
-Result<SshKey> import_private_text(const std::string& text, const std::string& origin) {
-  PassphraseContext context{origin};
-  ssh_key raw = nullptr;
-  if (ssh_pki_import_privkey_base64(text.c_str(), nullptr, ask_passphrase, &context, &raw) != SSH_OK) {
-    return key_load_error(origin, context);
-  }
-  return SshKey(raw);
+// Reads the private key file (refused if others may read it) and decodes it; the text is wiped.
+Result<SshKey> load_private(const std::string& path) {
+  auto text = fs::read_private_file(path, "private key", kMaxKeyBytes);
+  if (!text) return std::move(text).error();
+  if (!*text) return make_error(Exit::kConfig, "the private key " + path + " does not exist");
+  auto key = decode_private(**text, path);
+  fs::wipe(**text);
+  return key;
+}
+
+// Refuses a key file that others may read, or that cannot be read at all: before connecting,
+// so that nothing (a host key, a registration) is recorded for an identity that cannot sign.
+Status check_private_key(const std::string& path) {
+  auto text = fs::read_private_file(path, "private key", kMaxKeyBytes);
+  if (!text) return std::move(text).error();
+  if (*text) fs::wipe(**text);
+  return {};
 }
 
 // ---- public key facts ------------------------------------------------------------------------
@@ -162,7 +176,7 @@ Result<SshKey> load_public(const std::string& key_path) {
     }
     return SshKey(raw);
   }
-  auto private_key = import_private_file(key_path);
+  auto private_key = load_private(key_path);
   if (!private_key) return std::move(private_key).error();
   return public_of(private_key->get());
 }
@@ -180,14 +194,16 @@ Result<Identity> describe(const std::string& uuid, const std::string& key_path, 
 }
 
 Result<Identity> load_identity(const Config& config, const std::string& home) {
-  const std::string key_path = fs::expand_home(config.key, home);
+  auto expanded = expand_key_path(config.key, home, config.path);
+  if (!expanded) return std::move(expanded).error();
+  const std::string& key_path = *expanded;
   if (!fs::exists(key_path)) {
     return make_error(Exit::kConfig,
                       config.path + ": identity.key names " + key_path +
                           ", which does not exist. Restore it from your backup (`game identity "
                           "import`); a new key would make you a different player");
   }
-  GAME_TRY(fs::check_private(key_path, "private key"));
+  GAME_TRY(check_private_key(key_path));
   auto public_key = load_public(key_path);
   if (!public_key) return std::move(public_key).error();
   return describe(config.uuid, key_path, std::move(*public_key));
@@ -203,8 +219,15 @@ Status write_key_files(const std::string& key_path, const std::string& private_t
   if (!base64) return std::move(base64).error();
   GAME_TRY(fs::make_private_dirs(fs::parent_dir(key_path)));
   GAME_TRY(fs::create_file_exclusive(key_path, private_text, 0600));
-  return fs::write_file_atomic(key_path + ".pub",
-                               key_type_name(pub->get()) + " " + *base64 + " game:" + uuid + "\n", 0644);
+  const Status pub_written = fs::write_file_atomic(
+      key_path + ".pub", key_type_name(pub->get()) + " " + *base64 + " game:" + uuid + "\n", 0644);
+  if (!pub_written) ::unlink(key_path.c_str());  // never half a key pair
+  return pub_written;
+}
+
+void remove_key_files(const std::string& key_path) {
+  ::unlink((key_path + ".pub").c_str());
+  ::unlink(key_path.c_str());
 }
 
 Result<std::string> new_key_text(const SshKey& key) {
@@ -213,7 +236,10 @@ Result<std::string> new_key_text(const SshKey& key) {
     return make_error(Exit::kIoErr, "cannot encode the new private key");
   }
   const SshChars owned(b64);
-  return std::string(b64);
+  std::string text(b64);
+  volatile char* p = b64;
+  for (std::size_t i = 0; p[i] != '\0'; ++i) p[i] = 0;
+  return text;
 }
 
 // First use: a new ed25519 key (or an adopted one), then the config naming it. The config
@@ -225,9 +251,9 @@ Status create_account(const std::string& path, const std::string& home, const st
     key_path = default_key_path(path);
     if (fs::exists(key_path)) {
       return make_error(Exit::kConfig, key_path + " exists but " + path +
-                                           " does not; refusing to create a new identity beside an "
-                                           "existing key (adopt it: game init --key " +
-                                           key_path + ")");
+                                           " does not: that key belongs to an identity whose config is "
+                                           "missing. Restore it from your backup (game identity import "
+                                           "FILE), or move the key away to start a new identity");
     }
     ssh_key raw = nullptr;
     if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &raw) != SSH_OK) {
@@ -236,16 +262,22 @@ Status create_account(const std::string& path, const std::string& home, const st
     const SshKey key(raw);
     auto text = new_key_text(key);
     if (!text) return std::move(text).error();
-    GAME_TRY(write_key_files(key_path, *text, key.get(), uuid));
+    const Status written = write_key_files(key_path, *text, key.get(), uuid);
+    fs::wipe(*text);
+    GAME_TRY(written);
   } else {
-    key_path = fs::expand_home(adopt, home);
+    auto expanded = expand_key_path(adopt, home, "--key");
+    if (!expanded) return std::move(expanded).error();
+    key_path = *expanded;
     if (!fs::exists(key_path)) return make_error(Exit::kNoInput, "no key at " + key_path);
-    GAME_TRY(fs::check_private(key_path, "private key"));
+    GAME_TRY(check_private_key(key_path));
     auto public_key = load_public(key_path);
     if (!public_key) return std::move(public_key).error();
     GAME_TRY(check_key_type(public_key->get(), key_path));
   }
-  return fs::write_file_atomic(path, new_config_text(uuid, fs::abbreviate_home(key_path, home)), 0600);
+  const Status created = create_config(path, uuid, fs::abbreviate_home(key_path, home), {});
+  if (!created && adopt.empty()) remove_key_files(key_path);  // no orphan key to block the next try
+  return created;
 }
 
 Result<Account> load_account(const std::string& path, const std::string& home, Trace& trace) {
@@ -255,6 +287,15 @@ Result<Account> load_account(const std::string& path, const std::string& home, T
   if (!identity) return std::move(identity).error();
   if (trace.enabled()) trace.step("loaded identity " + identity->uuid + " (" + identity->fingerprint() + ")");
   return Account{std::move(*config), std::move(*identity)};
+}
+
+// Where an imported key goes: the config's usual key path, or, when that holds the key of the
+// identity being replaced, a path of its own, so that the old key stays where the old config
+// (kept aside) says it is, and the new config's atomic rename is the one moment of change.
+std::string import_key_path(const std::string& config, const std::string& uuid) {
+  const std::string usual = default_key_path(config);
+  if (!fs::exists(usual) && !fs::exists(usual + ".pub")) return usual;
+  return usual + "-" + uuid.substr(0, 8);
 }
 
 }  // namespace
@@ -277,7 +318,7 @@ Status Identity::unlock() {
     if (base64) agent = AgentKey::find(sock, public_blob(*base64));
     if (agent) return {};
   }
-  auto key = import_private_file(key_path);
+  auto key = load_private(key_path);
   if (!key) return std::move(key).error();
   if (ssh_key_cmp(key->get(), public_key.get(), SSH_KEY_CMP_PUBLIC) != 0) {
     return make_error(Exit::kConfig, key_path + ".pub does not belong to " + key_path);
@@ -310,119 +351,113 @@ std::string generate_uuid() {
   return out;
 }
 
-Result<Account> open_account(const std::string& path, Trace& trace) {
-  auto home = fs::home_dir();
-  if (!home) return std::move(home).error();
+Result<Account> open_account(const std::string& path, std::chrono::milliseconds lock_wait, Trace& trace) {
+  const std::string home = optional_home();
   if (!fs::exists(path)) {
-    auto lock = fs::FileLock::acquire(lock_path(path), kLockTimeout);
+    auto lock = fs::FileLock::acquire(lock_path(path), lock_wait);
     if (!lock) return std::move(lock).error();
     if (!fs::exists(path)) {  // another process may have created it while we waited
-      GAME_TRY(create_account(path, *home, ""));
+      GAME_TRY(create_account(path, home, ""));
       trace.step("created a new identity in " + path);
       std::fprintf(stderr, "game: created a new player identity in %s (back it up: it is your account)\n",
                    path.c_str());
     }
   }
-  return load_account(path, *home, trace);
+  return load_account(path, home, trace);
 }
 
-Result<Account> init_account(const std::string& path, const std::string& adopt_key, Trace& trace) {
-  auto home = fs::home_dir();
-  if (!home) return std::move(home).error();
+Result<Account> init_account(const std::string& path, const std::string& adopt_key,
+                             std::chrono::milliseconds lock_wait, Trace& trace) {
+  const std::string home = optional_home();
   {
-    auto lock = fs::FileLock::acquire(lock_path(path), kLockTimeout);
+    auto lock = fs::FileLock::acquire(lock_path(path), lock_wait);
     if (!lock) return std::move(lock).error();
     if (fs::exists(path)) {
       return make_error(Exit::kConfig, path +
                                            " already holds an identity; it is kept as it is (to replace it "
                                            "deliberately: game identity import --force)");
     }
-    GAME_TRY(create_account(path, *home, adopt_key));
+    GAME_TRY(create_account(path, home, adopt_key));
   }
   trace.step("created identity in " + path);
-  return load_account(path, *home, trace);
+  return load_account(path, home, trace);
 }
 
 Result<std::string> export_identity(const Account& account) {
-  auto key = fs::read_file(account.identity.key_path);
+  auto key = fs::read_private_file(account.identity.key_path, "private key", kMaxKeyBytes);
   if (!key) return std::move(key).error();
   if (!*key) return make_error(Exit::kConfig, account.identity.key_path + " disappeared");
-  return identity_blob_text(IdentityBlob{account.identity.uuid, **key});
+  std::string text = identity_blob_text(
+      IdentityBlob{account.identity.uuid, **key, account.config.default_server, account.config.servers});
+  fs::wipe(**key);
+  return text;
 }
 
 Result<std::string> import_identity(const std::string& path, const std::string& text, bool force,
-                                    Trace& trace) {
-  auto home = fs::home_dir();
-  if (!home) return std::move(home).error();
+                                    std::chrono::milliseconds lock_wait, Trace& trace) {
+  const std::string home = optional_home();
   auto blob = parse_identity_blob(text, "identity import");
   if (!blob) return std::move(blob).error();
-  auto key = import_private_text(blob->private_key, "the imported key");
+  auto key = decode_private(blob->private_key, "the imported key");
   if (!key) return std::move(key).error();
   auto pub = public_of(key->get());
   if (!pub) return std::move(pub).error();
   GAME_TRY(check_key_type(pub->get(), "the imported key"));
 
-  auto lock = fs::FileLock::acquire(lock_path(path), kLockTimeout);
+  auto lock = fs::FileLock::acquire(lock_path(path), lock_wait);
   if (!lock) return std::move(lock).error();
-  std::string config_text;
-  std::string old_key_path;
+  std::optional<std::string> config_text;
+  std::string kept;       // the copy of the replaced config
+  std::string kept_note;  // where the replaced identity is, for the confirmation
   if (fs::exists(path)) {
     auto current = read_config(path);
     if (!current) return std::move(current).error();
-    old_key_path = fs::expand_home(current->key, *home);
-    auto old_key = fs::read_file(old_key_path);
+    auto old_key_path = expand_key_path(current->key, home, path);
+    if (!old_key_path) return std::move(old_key_path).error();
+    auto old_key = fs::read_file(*old_key_path, kMaxKeyBytes);
     if (!old_key) return std::move(old_key).error();
-    if (current->uuid == blob->uuid && *old_key && **old_key == blob->private_key) {
-      return std::string("identity " + blob->uuid + " is already the one in " + path);
-    }
+    const bool same = current->uuid == blob->uuid && *old_key && **old_key == blob->private_key;
+    if (*old_key) fs::wipe(**old_key);
+    if (same) return std::string("identity " + blob->uuid + " is already the one in " + path);
     if (!force) {
       return make_error(Exit::kConfig,
                         path + " holds another identity (" + current->uuid +
                             "); refusing to replace it. To replace it deliberately, use --force: "
-                            "the current config and key are then kept aside, renamed *.replaced-TIME");
+                            "the current config is then kept aside as " +
+                            path +
+                            ".replaced-TIME, "
+                            "and its key where it is");
     }
-    auto config_now = fs::read_file(path);
-    if (!config_now || !*config_now) return make_error(Exit::kIoErr, "cannot read " + path);
-    config_text = **config_now;
-    GAME_TRY(fs::create_file_exclusive(aside_path(path), config_text, 0600));
+    auto now = fs::read_file(path, kMaxConfigBytes);
+    if (!now) return std::move(now).error();
+    if (!*now) return make_error(Exit::kConfig, path + " disappeared while importing");
+    config_text = std::move(*now);
+    // A copy first: the old config stays in place (and usable) until the new one replaces it.
+    kept = aside_path(path);
+    GAME_TRY(fs::create_file_exclusive(kept, *config_text, 0600));
+    kept_note = "; the old identity " + current->uuid + " is kept in " + kept + " (its key stays at " +
+                *old_key_path + ")";
   }
-  const std::string key_path = default_key_path(path);
-  for (const std::string& existing : {key_path, key_path + ".pub"}) {
-    if (fs::exists(existing) && std::rename(existing.c_str(), aside_path(existing).c_str()) != 0) {
-      return make_error(Exit::kIoErr, "cannot move " + existing + " aside");
-    }
+  const std::string key_path = import_key_path(path, blob->uuid);
+  const std::string key_value = fs::abbreviate_home(key_path, home);
+  Status written = write_key_files(key_path, blob->private_key, key->get(), blob->uuid);
+  const bool key_written = static_cast<bool>(written);  // else write_key_files left nothing
+  if (key_written && !config_text) {
+    written = create_config(path, blob->uuid, key_value, blob->servers);
+  } else if (key_written) {
+    auto edited = with_imported_identity(*config_text, path, blob->uuid, key_value, blob->servers);
+    written = edited ? fs::write_file_atomic(path, *edited, 0600) : Status(std::move(edited).error());
   }
-  GAME_TRY(write_key_files(key_path, blob->private_key, key->get(), blob->uuid));
-  const std::string key_value = toml_string(fs::abbreviate_home(key_path, *home));
-  if (config_text.empty()) {
-    GAME_TRY(
-        fs::write_file_atomic(path, new_config_text(blob->uuid, fs::abbreviate_home(key_path, *home)), 0600));
-  } else {
-    // Keep the user's servers, pinned keys and comments: only the identity changes.
-    auto edited = set_table_value(config_text, path, {"identity"}, "uuid", toml_string(blob->uuid));
-    if (edited) edited = set_table_value(*edited, path, {"identity"}, "key", key_value);
-    if (!edited) return std::move(edited).error();
-    GAME_TRY(fs::write_file_atomic(path, *edited, 0600));
+  if (!written) {
+    // The config still names the old key (or does not exist): undo the rest, and nothing changed.
+    if (key_written) remove_key_files(key_path);
+    if (!kept.empty()) ::unlink(kept.c_str());
+    Error error = std::move(written).error();
+    error.message += "; " + path + " is unchanged";
+    return error;
   }
   trace.step("imported identity " + blob->uuid);
-  return std::string("imported identity " + blob->uuid + " into " + path);
-}
-
-Result<Config> update_config(const std::string& path, const ConfigEdit& edit) {
-  auto lock = fs::FileLock::acquire(lock_path(path), kLockTimeout);
-  if (!lock) return std::move(lock).error();
-  auto text = fs::read_file(path);
-  if (!text) return std::move(text).error();
-  if (!*text) return make_error(Exit::kConfig, path + " disappeared while updating it");
-  auto edited = edit(**text);
-  if (!edited) return std::move(edited).error();
-  auto config = parse_config(*edited, path);
-  if (!config) {
-    return make_error(Exit::kConfig, "refusing to write " + path + ": the update would break it (" +
-                                         config.error().message + ")");
-  }
-  if (*edited != **text) GAME_TRY(fs::write_file_atomic(path, *edited, 0600));
-  return config;
+  return std::string("imported identity " + blob->uuid + " into " + path + kept_note);
 }
 
 }  // namespace game

@@ -2,7 +2,7 @@
 // use, under a lock so that parallel first runs end with one identity; loaded ever after.
 #pragma once
 
-#include <functional>
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -42,22 +42,21 @@ Result<std::string> config_path(const std::string& flag);
 
 // Loads the account of `path`; creates config and key first when `path` does not exist.
 // Only the public half of the key is read here: see Identity::unlock().
-Result<Account> open_account(const std::string& path, Trace& trace);
+Result<Account> open_account(const std::string& path, std::chrono::milliseconds lock_wait, Trace& trace);
 
 // `game init [--key KEY]`: a new identity, with a new ed25519 key or with KEY adopted.
-Result<Account> init_account(const std::string& path, const std::string& adopt_key, Trace& trace);
+Result<Account> init_account(const std::string& path, const std::string& adopt_key,
+                             std::chrono::milliseconds lock_wait, Trace& trace);
 
-// `game identity export`: the whole identity (UUID + private key file) as one TOML text.
+// `game identity export`: the whole identity (UUID, private key file, servers and their pinned
+// host keys) as one TOML text.
 Result<std::string> export_identity(const Account& account);
 // `game identity import`: restores an exported identity into `path`. An existing different
-// identity is replaced only with `force`, and then kept aside (renamed), never deleted.
+// identity is replaced only with `force`, and then kept aside (a copy of its config, its key left
+// in place), never deleted. The new key is written first and the config last, atomically: a
+// failure at any step leaves the old identity as it was.
 Result<std::string> import_identity(const std::string& path, const std::string& blob, bool force,
-                                    Trace& trace);
-
-// Applies `edit` to the config file's current text under the lock, validates the result and
-// replaces the file atomically (mode 0600). The file is left untouched when anything fails.
-using ConfigEdit = std::function<Result<std::string>(const std::string& text)>;
-Result<Config> update_config(const std::string& path, const ConfigEdit& edit);
+                                    std::chrono::milliseconds lock_wait, Trace& trace);
 
 // A random (getrandom) version 4 UUID.
 std::string generate_uuid();

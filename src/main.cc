@@ -255,7 +255,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
                   "Send stdin lines as they arrive (for a pipe from a running program)");
   batch->add_flag("--json", batch_options.json,
                   "Print one JSON object per line result, then a summary object");
-  batch->add_option("--from-line", batch_options.from_line,
+  batch->add_option("--from-line", batch_options.from_line_text,
                     "Skip the lines before this one (replaces FILE's unfinished submission)");
   batch->add_flag("--resume", batch_options.resume,
                   "Continue FILE's interrupted submission where the server stopped confirming");

@@ -135,4 +135,15 @@ std::string shell_quote(std::string_view s) {
   return out + "'";
 }
 
+bool is_fingerprint(std::string_view s) {
+  constexpr std::string_view kPrefix = "SHA256:";
+  if (s.size() != kPrefix.size() + 43 || s.substr(0, kPrefix.size()) != kPrefix) return false;
+  for (const char c : s.substr(kPrefix.size())) {
+    const bool digit =
+        (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+    if (!digit) return false;
+  }
+  return true;
+}
+
 }  // namespace game::text

@@ -24,4 +24,6 @@ std::string shell_quote(std::string_view s);
 namespace game::text {
 // 8-4-4-4-12 hexadecimal digits.
 bool is_uuid(std::string_view s);
+// An OpenSSH SHA256 fingerprint: "SHA256:" and 43 unpadded base64 digits.
+bool is_fingerprint(std::string_view s);
 }  // namespace game::text

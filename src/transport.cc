@@ -1,17 +1,93 @@
 #include "transport.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <poll.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <ctime>
+#include <optional>
 #include <utility>
+#include <vector>
 
 namespace game {
 namespace {
 
-Exit classify_connect_failure(const std::string& message) {
-  return message.find("imeout") != std::string::npos ? Exit::kTimeout : Exit::kUnavailable;
+using Clock = std::chrono::steady_clock;
+
+bool is_numeric_address(const std::string& host) {
+  unsigned char buf[sizeof(in6_addr)];
+  return ::inet_pton(AF_INET, host.c_str(), buf) == 1 || ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+// One asynchronous look-up (getaddrinfo_a). Its memory is glibc's resolver thread's to use
+// until the look-up ends: when a look-up cannot be cancelled at the deadline it is left to that
+// thread (a few hundred bytes, once per run), never freed under it.
+struct Lookup {
+  std::string host;
+  addrinfo hints{};
+  gaicb request{};
+};
+
+std::vector<std::string> numeric_addresses(const addrinfo* list) {
+  std::vector<std::string> out;
+  for (const addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+    char text[INET6_ADDRSTRLEN];
+    if (::getnameinfo(ai->ai_addr, ai->ai_addrlen, text, sizeof text, nullptr, 0, NI_NUMERICHOST) != 0)
+      continue;
+    if (std::find(out.begin(), out.end(), text) == out.end()) out.emplace_back(text);
+  }
+  return out;
+}
+
+// The addresses of `host`, numeric, looked up within `timeout` (libssh's own look-up has no
+// bound: an unanswering resolver held `--timeout 2` for 10 s).
+Result<std::vector<std::string>> resolve(const Endpoint& endpoint, std::chrono::milliseconds timeout) {
+  if (is_numeric_address(endpoint.host)) return std::vector<std::string>{endpoint.host};
+  auto* lookup = new Lookup{endpoint.host, {}, {}};
+  lookup->hints.ai_socktype = SOCK_STREAM;
+  lookup->hints.ai_flags = AI_ADDRCONFIG;
+  lookup->request.ar_name = lookup->host.c_str();
+  lookup->request.ar_request = &lookup->hints;
+  gaicb* list[] = {&lookup->request};
+  if (::getaddrinfo_a(GAI_NOWAIT, list, 1, nullptr) != 0) {
+    delete lookup;
+    return make_error(Exit::kUnavailable, "cannot resolve host name " + endpoint.host);
+  }
+  const auto deadline = Clock::now() + timeout;
+  int rc = EAI_INPROGRESS;
+  while ((rc = ::gai_error(&lookup->request)) == EAI_INPROGRESS) {
+    const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now());
+    if (left.count() <= 0) break;
+    const timespec wait{static_cast<time_t>(left.count() / 1000000000),
+                        static_cast<long>(left.count() % 1000000000)};
+    const gaicb* const pending[] = {&lookup->request};
+    ::gai_suspend(pending, 1, &wait);
+  }
+  if (rc == EAI_INPROGRESS) {
+    if (::gai_cancel(&lookup->request) == EAI_CANCELED) {
+      delete lookup;
+    } else {
+      // Still the resolver thread's: kept reachable (for leak checkers too), never freed, not
+      // even at exit (the thread may still write to it).
+      static auto* abandoned = new std::vector<Lookup*>;
+      abandoned->push_back(lookup);
+    }
+    return make_error(Exit::kTimeout, "resolving host name " + endpoint.host + " took longer than " +
+                                          std::to_string(timeout.count()) + " ms (--timeout)");
+  }
+  std::unique_ptr<Lookup> owned(lookup);
+  if (rc != 0) {
+    return make_error(Exit::kUnavailable,
+                      "cannot resolve host name " + endpoint.host + ": " + ::gai_strerror(rc));
+  }
+  std::vector<std::string> addresses = numeric_addresses(lookup->request.ar_result);
+  ::freeaddrinfo(lookup->request.ar_result);
+  if (addresses.empty())
+    return make_error(Exit::kUnavailable, "host name " + endpoint.host + " has no address");
+  return addresses;
 }
 
 template <class T>
@@ -25,16 +101,15 @@ bool set_option(ssh_session s, ssh_options_e option, const char* value) {
 // Every option that would otherwise default to something read from the user's OpenSSH setup or
 // the password database is set explicitly (README: "The client reads neither ~/.ssh/config nor
 // ~/.ssh/known_hosts").
-bool configure(ssh_session s, const Endpoint& endpoint, const std::string& user,
+bool configure(ssh_session s, const std::string& address, const Endpoint& endpoint, const std::string& user,
                std::chrono::milliseconds timeout) {
   const int no = 0;
   const int yes = 1;
   const unsigned int port = endpoint.port;
   const long seconds = static_cast<long>(timeout.count() / 1000);
   const long usec = static_cast<long>((timeout.count() % 1000) * 1000);
-  return set_option(s, SSH_OPTIONS_PROCESS_CONFIG, no) &&
-         set_option(s, SSH_OPTIONS_HOST, endpoint.host.c_str()) && set_option(s, SSH_OPTIONS_PORT, port) &&
-         set_option(s, SSH_OPTIONS_USER, user.c_str()) &&
+  return set_option(s, SSH_OPTIONS_PROCESS_CONFIG, no) && set_option(s, SSH_OPTIONS_HOST, address.c_str()) &&
+         set_option(s, SSH_OPTIONS_PORT, port) && set_option(s, SSH_OPTIONS_USER, user.c_str()) &&
          set_option(s, SSH_OPTIONS_SSH_DIR, "/nonexistent") &&
          set_option(s, SSH_OPTIONS_KNOWNHOSTS, "/dev/null") &&
          set_option(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") &&
@@ -100,16 +175,43 @@ Connection::~Connection() {
 
 Result<Connection> Connection::open(const Endpoint& endpoint, const std::string& user,
                                     std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  auto addresses = resolve(endpoint, timeout);
+  if (!addresses) {
+    Error error = std::move(addresses).error();
+    error.message = "cannot connect to " + endpoint.display() + ": " + error.message;
+    return error;
+  }
+  std::optional<Error> last;
+  for (const std::string& address : *addresses) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) break;
+    auto connection = open_address(address, endpoint, user, left);
+    if (connection) return connection;
+    last = std::move(connection).error();
+  }
+  if (!last) {
+    return make_error(Exit::kTimeout, "cannot connect to " + endpoint.display() + ": no answer within " +
+                                          std::to_string(timeout.count()) + " ms (--timeout)");
+  }
+  return *last;
+}
+
+Result<Connection> Connection::open_address(const std::string& address, const Endpoint& endpoint,
+                                            const std::string& user, std::chrono::milliseconds timeout) {
   ssh_session raw = ssh_new();
   if (raw == nullptr) return make_error(Exit::kIoErr, "cannot allocate an SSH session");
   Connection connection(raw, endpoint);
-  if (!configure(raw, endpoint, user, timeout)) {
+  if (!configure(raw, address, endpoint, user, timeout)) {
     return make_error(Exit::kUsage,
                       "cannot use server " + endpoint.display() + ": " + connection.last_error());
   }
+  const auto start = Clock::now();
   if (ssh_connect(raw) != SSH_OK) {
-    const std::string why = connection.last_error();
-    return make_error(classify_connect_failure(why), "cannot connect to " + endpoint.display() + ": " + why);
+    // A timeout is told by the clock: libssh's wording differs between its steps.
+    const bool timed_out = Clock::now() - start >= timeout - std::chrono::milliseconds(timeout.count() / 20);
+    return make_error(timed_out ? Exit::kTimeout : Exit::kUnavailable,
+                      "cannot connect to " + endpoint.display() + ": " + connection.last_error());
   }
   return connection;
 }

@@ -31,7 +31,9 @@ class Connection {
   Connection(Connection&&) noexcept;
   Connection& operator=(Connection&&) = delete;
 
-  // TCP connect and SSH key exchange; no authentication yet.
+  // Name look-up, TCP connect and SSH key exchange, all within `timeout`; no authentication
+  // yet. libssh is given numeric addresses (each one the name has, in turn); messages keep the
+  // name.
   static Result<Connection> open(const Endpoint& endpoint, const std::string& user,
                                  std::chrono::milliseconds timeout);
 
@@ -52,6 +54,8 @@ class Connection {
 
  private:
   Connection(ssh_session session, Endpoint endpoint);
+  static Result<Connection> open_address(const std::string& address, const Endpoint& endpoint,
+                                         const std::string& user, std::chrono::milliseconds timeout);
   Status auth_result(int rc) const;
   int read_server_extensions();
   ssh_session session_;

@@ -243,7 +243,7 @@ class Unreachable(Assertions):
             r, elapsed = timed(run_game, ["--server", "no-such-game-server.invalid", "--timeout", TIMEOUT_S,
                                           "score", "1"], home, timeout=HANG)
             self.assertFailedWith(r, UNAVAILABLE, "cannot connect to no-such-game-server.invalid:9022",
-                                  "Failed to resolve hostname no-such-game-server.invalid")
+                                  "cannot resolve host name no-such-game-server.invalid")
             self.assertEndedWithin(elapsed)
 
     def test_host_that_never_answers_times_out(self):

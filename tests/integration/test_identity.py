@@ -193,7 +193,10 @@ class Keys(unittest.TestCase):
             with open(kept[0]) as f:
                 self.assertEqual(f.read(), before)
             self.assertIn(mine, before)
-            self.assertEqual(len(glob.glob(os.path.join(home.path, ".game", "id_ed25519.replaced-*"))), 1)
+            # The old key stays where the kept config names it; the new one has a path of its own.
+            self.assertIn(f'key = "~/.game/id_ed25519"', before)
+            self.assertTrue(os.path.exists(os.path.join(home.path, ".game", "id_ed25519")))
+            self.assertNotEqual(key_path_of(home), os.path.join(home.path, ".game", "id_ed25519"))
 
 
 class SeveralServers(unittest.TestCase):

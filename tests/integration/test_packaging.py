@@ -208,7 +208,7 @@ class DocsInSync(unittest.TestCase):
         config = os.path.join(self.scratch, "bash.gameconfig")
         with open(config, "w") as f:
             f.write('[identity]\nuuid = "x"\nkey = "k"\n[servers.arena]\nhost = "a"\n'
-                    '[servers."127.0.0.1:9022"]\nhost_key = "SHA256:x"\n')
+                    '[servers."127.0.0.1:9022"]\nhost_key = "SHA256:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"\n')
         self.assertEqual(self.bash_complete("--server", "", env={"GAME_CONFIG": config}),
                          {"arena", "127.0.0.1:9022"})
         self.assertEqual(self.bash_complete("--config", config, "trust", "ar"), {"arena"})

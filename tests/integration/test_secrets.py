@@ -98,8 +98,8 @@ def found(haystack, needles):
 
 def run_on_terminal(args, home, typed=None, timeout=60, program=None):
     """Runs the client (or `program`) on a new pseudo-terminal -- its controlling terminal and
-    stdin/stdout/stderr, as at a shell -- and types `typed` (str) once a prompt shows and the
-    terminal no longer echoes. Returns (exit code, everything the terminal showed, whether echo
+    stdin/stdout/stderr, as at a shell -- and types `typed` (a str, or a list: one per prompt)
+    once a prompt shows and the terminal no longer echoes. Returns (exit code, everything the terminal showed, whether echo
     was already off when the prompt appeared)."""
     argv = program or [game_bin(), *map(str, args)]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home.path, "LANG": "C.UTF-8",
@@ -112,6 +112,8 @@ def run_on_terminal(args, home, typed=None, timeout=60, program=None):
             os._exit(127)
     shown = b""
     echo_off_at_prompt = None
+    answers = [] if typed is None else [typed] if isinstance(typed, str) else list(typed)
+    prompts_answered = 0
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -128,13 +130,13 @@ def run_on_terminal(args, home, typed=None, timeout=60, program=None):
                 if not chunk:
                     break
                 shown += chunk
-            if typed is not None and (b"passphrase" in shown or program):
+            if answers and (shown.count(b"passphrase") > prompts_answered or program):
                 echo = bool(termios.tcgetattr(fd)[3] & termios.ECHO)
                 if echo_off_at_prompt is None:
                     echo_off_at_prompt = not echo
                 if not echo or program:
-                    os.write(fd, typed.encode() + b"\n")
-                    typed = None
+                    os.write(fd, answers.pop(0).encode() + b"\n")
+                    prompts_answered = shown.count(b"passphrase")
     finally:
         _, status = os.waitpid(pid, 0)
         os.close(fd)
@@ -229,7 +231,7 @@ class Secrets(unittest.TestCase):
             self.assertTrue(echo_off, "echo must be off before the prompt shows")
             self.outputs.append(("score, passphrase typed", shown))
 
-            code, shown, _ = run_on_terminal(["-v", "score", "8"], home, typed=WRONG_PASSPHRASE)
+            code, shown, _ = run_on_terminal(["-v", "score", "8"], home, typed=[WRONG_PASSPHRASE] * 3)
             self.assertEqual(code, CONFIG, shown)
             self.assertIn(b"wrong passphrase", shown)
             self.outputs.append(("score, wrong passphrase typed", shown))

@@ -90,17 +90,18 @@ TEST(Config, AddsAMissingServerTableAtTheEnd) {
 }
 
 TEST(Config, ServerSettings) {
-  auto config = parse_config(base() +
-                                 "[servers.cluster]\naddresses = [\"a:1\", \"[::1]:2\"]\nsubsystem = \"g2\"\n"
-                                 "acks = \"yes\"\nhost_key = \"SHA256:x\"\n",
-                             "c");
+  auto config =
+      parse_config(base() +
+                       "[servers.cluster]\naddresses = [\"a:1\", \"[::1]:2\"]\nsubsystem = \"g2\"\n"
+                       "acks = \"yes\"\nhost_key = \"SHA256:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"\n",
+                   "c");
   ASSERT_TRUE(config) << config.error().message;
   const ServerConfig* s = config->find_server("cluster");
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->addresses, (std::vector<std::string>{"a:1", "[::1]:2"}));
   EXPECT_EQ(s->subsystem, "g2");
   EXPECT_EQ(s->acks, AckMode::kYes);
-  EXPECT_EQ(s->host_key, "SHA256:x");
+  EXPECT_EQ(s->host_key, "SHA256:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
   auto bad_acks = parse_config(base() + "[servers.a]\nhost = \"h\"\nacks = \"maybe\"\n", "c");
   ASSERT_FALSE(bad_acks);
   EXPECT_NE(bad_acks.error().message.find("acks must be"), std::string::npos);
@@ -112,18 +113,22 @@ namespace {
 
 TEST(Config, NestedHostKeysTableIsCreatedAndRead) {
   const std::string original = base() + "\n[servers.c]\naddresses = [\"a:1\", \"b:2\"]\n";
-  auto edited =
-      set_table_value(original, "c", {"servers", "c", "host_keys"}, "a:1", toml_string("SHA256:n1"));
+  auto edited = set_table_value(original, "c", {"servers", "c", "host_keys"}, "a:1",
+                                toml_string("SHA256:1111111111111111111111111111111111111111111"));
   ASSERT_TRUE(edited) << edited.error().message;
-  EXPECT_EQ(*edited, original + "\n[servers.c.host_keys]\n\"a:1\" = \"SHA256:n1\"\n");
-  auto again = set_table_value(*edited, "c", {"servers", "c", "host_keys"}, "b:2", toml_string("SHA256:n2"));
+  EXPECT_EQ(
+      *edited,
+      original +
+          "\n[servers.c.host_keys]\n\"a:1\" = \"SHA256:1111111111111111111111111111111111111111111\"\n");
+  auto again = set_table_value(*edited, "c", {"servers", "c", "host_keys"}, "b:2",
+                               toml_string("SHA256:2222222222222222222222222222222222222222222"));
   ASSERT_TRUE(again);
   auto config = parse_config(*again, "c");
   ASSERT_TRUE(config) << config.error().message;
   const ServerConfig* server = config->find_server("c");
   ASSERT_NE(server, nullptr);
-  EXPECT_EQ(server->node_keys.at("a:1"), "SHA256:n1");
-  EXPECT_EQ(server->node_keys.at("b:2"), "SHA256:n2");
+  EXPECT_EQ(server->node_keys.at("a:1"), "SHA256:1111111111111111111111111111111111111111111");
+  EXPECT_EQ(server->node_keys.at("b:2"), "SHA256:2222222222222222222222222222222222222222222");
 }
 
 TEST(Config, RefusesToEditInsideAnInlineTable) {
@@ -138,7 +143,7 @@ TEST(IdentityBlob, RoundTripsAKeyFileExactly) {
       "-----BEGIN OPENSSH PRIVATE "
       "KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
       "-----END OPENSSH PRIVATE KEY-----\n";
-  const std::string text = identity_blob_text({kUuid, key});
+  const std::string text = identity_blob_text({kUuid, key, "", {}});
   auto blob = parse_identity_blob(text, "backup.txt");
   ASSERT_TRUE(blob) << blob.error().message;
   EXPECT_EQ(blob->uuid, kUuid);
