@@ -131,6 +131,7 @@ Status FileBatch::validate(InvalidLines& sink) {
   while (const auto line = reader_->next()) {
     if (reader_->number() < from_line_) continue;
     auto parsed = parse_batch_line(*line);
+    if (parsed && *parsed) ++requests_;
     if (!parsed) {
       ++bad;
       sink.on_invalid(reader_->number(), parsed.error().message);

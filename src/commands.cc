@@ -17,6 +17,7 @@
 #include "fs.h"
 #include "hostkey.h"
 #include "identity.h"
+#include "progress.h"
 #include "protocol.h"
 #include "session.h"
 #include "signals.h"
@@ -300,6 +301,19 @@ std::string resume_command(const GlobalOptions& options, const Target& target, c
   return command;
 }
 
+// deliver(), with a progress line on stderr when that is a terminal (and not --quiet); the line
+// is gone when this returns, before the summary and any error are printed.
+Status deliver_batch(const GlobalOptions& options, RequestSource& source, std::optional<std::uint64_t> total,
+                     Observer& report, Trace& trace, Tally& tally, StopRequests& stop, Target& target) {
+  if (options.quiet || ::isatty(STDERR_FILENO) != 1) {
+    return deliver(options, source, report, trace, tally, stop, target);
+  }
+  ProgressLine line(STDERR_FILENO, total);
+  ProgressSource counted(source, line);
+  ProgressObserver observed(report, line);
+  return deliver(options, counted, observed, trace, tally, stop, target);
+}
+
 }  // namespace
 
 Result<Exit> run_batch(const GlobalOptions& options, const BatchOptions& batch) {
@@ -310,6 +324,7 @@ Result<Exit> run_batch(const GlobalOptions& options, const BatchOptions& batch) 
   std::string name = batch.file == "-" ? "stdin" : batch.file;
   StopRequests stop;
   BatchReport report(name, batch.json, stop);
+  std::optional<std::uint64_t> total;  // requests in the batch, when known before sending
   if (batch.file == "-" && !options.dry_run) {
     hint_if_terminal(options, batch.follow ? "sending lines from the terminal as you type them; Ctrl-D ends"
                                            : "reading batch lines from the terminal; Ctrl-D ends, then they "
@@ -331,6 +346,7 @@ Result<Exit> run_batch(const GlobalOptions& options, const BatchOptions& batch) 
       return std::move(valid).error();
     }
     trace.step("validated " + name);
+    total = (*file)->requests();
     source = std::move(*file);
   }
   if (options.dry_run) {
@@ -348,7 +364,7 @@ Result<Exit> run_batch(const GlobalOptions& options, const BatchOptions& batch) 
   }
   Tally tally;
   Target target;
-  const Status status = deliver(options, *source, report, trace, tally, stop, target);
+  const Status status = deliver_batch(options, *source, total, report, trace, tally, stop, target);
   const std::uint64_t invalid = report.invalid_lines();
   const auto first = status ? std::nullopt : report.first_not_delivered();
   std::string resume;
