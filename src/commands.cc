@@ -45,8 +45,8 @@ Result<ServerConfig> select_server(const Config& config, const std::string& flag
   const std::string& name = flag.empty() ? config.default_server : flag;
   if (name.empty()) {
     return make_error(Exit::kUsage,
-                      "no server given: use --server HOST[:PORT] (the first server you "
-                      "use becomes the default) or set default_server in " +
+                      "no server given: use --server HOST[:PORT] or GAME_SERVER (the first server "
+                      "whose host key is recorded becomes the default) or set default_server in " +
                           config.path);
   }
   if (const ServerConfig* known = config.find_server(name)) return *known;

@@ -55,7 +55,8 @@ ConfigEdit record_edit(const ServerConfig& server, const std::string& offered, c
     if (!edited) return std::move(edited).error();
     out = std::move(*edited);
     if (current->default_server.empty()) {
-      // The first server a player uses becomes the default, so `game score 5` just works next time.
+      // The first server whose key is recorded becomes the default, so `game score 5` just works
+      // next time. (With --host-key nothing is recorded, and the default stays unset.)
       auto with_default = set_top_level_value(out, path, "default_server", toml_string(server.name));
       if (!with_default) return std::move(with_default).error();
       out = std::move(*with_default);
