@@ -170,6 +170,7 @@ Status FileBatch::validate(InvalidLines& sink) {
     if (line && !*line) break;
     if (reader_->number() < from_line_) continue;
     auto parsed = line ? parse_batch_line(**line) : Result<std::optional<protocol::Request>>(line.error());
+    if (parsed && *parsed) ++requests_;
     if (!parsed) {
       ++bad;
       sink.on_invalid(reader_->number(), parsed.error().message);

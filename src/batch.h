@@ -65,6 +65,8 @@ class FileBatch : public RequestSource {
   Status validate(InvalidLines& sink);
   Result<Next> next(Outgoing& out) override;
   const std::string& name() const { return name_; }
+  // The requests validate() found (lines that are not blank or comments): the batch's total.
+  std::uint64_t requests() const { return requests_; }
 
  private:
   FileBatch(std::FILE* file, std::string name, std::uint64_t from_line, bool owned);
@@ -74,6 +76,7 @@ class FileBatch : public RequestSource {
   std::FILE* file_;
   std::string name_;
   std::uint64_t from_line_;
+  std::uint64_t requests_ = 0;
   bool owned_;
   std::unique_ptr<LineReader> reader_;
 };

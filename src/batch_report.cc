@@ -45,6 +45,7 @@ void BatchReport::print_record(const std::string& line) {
 
 void BatchReport::on_outcome(std::uint64_t line, Outcome outcome, const std::string& reason) {
   if (outcome == Outcome::kNotDelivered && !first_not_delivered_) first_not_delivered_ = line;
+  if (outcome == Outcome::kRejected && !first_rejected_) first_rejected_ = line;
   if (json_) {
     nlohmann::json object = {{"line", line}, {"result", outcome_name(outcome)}};
     if (outcome == Outcome::kRejected) object["reason"] = reason;
@@ -61,6 +62,23 @@ void BatchReport::on_invalid(std::uint64_t line, const std::string& what) {
   ++invalid_;
   std::fprintf(stderr, "%s:%llu: %s\n", name_.c_str(), static_cast<unsigned long long>(line), what.c_str());
   if (json_) print_record(json_line({{"line", line}, {"result", "invalid"}, {"reason", what}}));
+}
+
+// Counts, and where the trouble starts: the place a player looks first.
+std::string BatchReport::text_summary(const Tally& tally, std::uint64_t invalid) const {
+  const auto at = [this](std::uint64_t line) { return name_ + ":" + std::to_string(line); };
+  std::string text = std::to_string(tally.sent) + " sent, " + std::to_string(tally.accepted) + " accepted, " +
+                     std::to_string(tally.rejected) + " rejected";
+  if (first_rejected_) text += " (the first at " + at(*first_rejected_) + ")";
+  if (tally.duplicate > 0) text += ", " + std::to_string(tally.duplicate) + " already applied earlier";
+  if (tally.delivered > 0)
+    text += ", " + std::to_string(tally.delivered) + " delivered without acknowledgement";
+  if (tally.not_delivered > 0) {
+    text += ", " + std::to_string(tally.not_delivered) + " not acknowledged";
+    if (first_not_delivered_) text += " (from " + at(*first_not_delivered_) + " on)";
+  }
+  if (invalid > 0) text += ", " + std::to_string(invalid) + " invalid lines skipped";
+  return text + "\n";
 }
 
 Status BatchReport::summary(const Tally& tally, std::uint64_t invalid, const Error* error,
@@ -80,14 +98,7 @@ Status BatchReport::summary(const Tally& tally, std::uint64_t invalid, const Err
     object["resume"] = resume.empty() ? nlohmann::json(nullptr) : nlohmann::json(resume);
     text = json_line({{"summary", object}});
   } else {
-    text = std::to_string(tally.sent) + " sent, " + std::to_string(tally.accepted) + " accepted, " +
-           std::to_string(tally.rejected) + " rejected";
-    if (tally.duplicate > 0) text += ", " + std::to_string(tally.duplicate) + " already applied earlier";
-    if (tally.delivered > 0)
-      text += ", " + std::to_string(tally.delivered) + " delivered without acknowledgement";
-    if (tally.not_delivered > 0) text += ", " + std::to_string(tally.not_delivered) + " not acknowledged";
-    if (invalid > 0) text += ", " + std::to_string(invalid) + " invalid lines skipped";
-    text += "\n";
+    text = text_summary(tally, invalid);
   }
   if (output_error_) {  // the summary still reaches the user, on the stream that works
     std::fputs(text.c_str(), stderr);

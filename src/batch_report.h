@@ -31,7 +31,9 @@ class BatchReport : public Observer, public InvalidLines {
   std::string name_;
   bool json_;
   StopRequests& stop_;
+  std::string text_summary(const Tally& tally, std::uint64_t invalid) const;
   std::optional<std::uint64_t> first_not_delivered_;
+  std::optional<std::uint64_t> first_rejected_;
   std::uint64_t invalid_ = 0;
   std::optional<Error> output_error_;
 };

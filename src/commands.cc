@@ -24,6 +24,7 @@
 #include "hostkey.h"
 #include "identity.h"
 #include "journal.h"
+#include "progress.h"
 #include "protocol.h"
 #include "session.h"
 #include "signals.h"
@@ -51,8 +52,8 @@ Result<ServerConfig> select_server(const Config& config, const std::string& flag
   const std::string& name = flag.empty() ? config.default_server : flag;
   if (name.empty()) {
     return make_error(Exit::kUsage,
-                      "no server given: use --server HOST[:PORT] (the first server you "
-                      "use becomes the default) or set default_server in " +
+                      "no server given: use --server HOST[:PORT] or GAME_SERVER (the first server "
+                      "whose host key is recorded becomes the default) or set default_server in " +
                           config.path);
   }
   if (const ServerConfig* known = config.find_server(name)) return *known;
@@ -455,6 +456,20 @@ Result<std::uint64_t> parse_from_line(const std::string& text) {
   return value;
 }
 
+// deliver(), with a progress line on stderr when that is a terminal (and not --quiet); the line
+// is gone when this returns, before the summary and any error are printed.
+Status deliver_batch(const GlobalOptions& options, RequestSource& source, std::optional<std::uint64_t> total,
+                     Observer& report, Trace& trace, Tally& tally, StopRequests& stop, Target& target,
+                     const std::function<Status(const Target&)>& starting, const std::string& stream_hex) {
+  if (options.quiet || ::isatty(STDERR_FILENO) != 1) {
+    return deliver(options, source, report, trace, tally, stop, target, starting, stream_hex);
+  }
+  ProgressLine line(STDERR_FILENO, total);
+  ProgressSource counted(source, line);
+  ProgressObserver observed(report, line);
+  return deliver(options, counted, observed, trace, tally, stop, target, starting, stream_hex);
+}
+
 }  // namespace
 
 Result<Exit> run_batch(const GlobalOptions& given_options, const BatchOptions& given_batch) {
@@ -470,6 +485,7 @@ Result<Exit> run_batch(const GlobalOptions& given_options, const BatchOptions& g
   std::string name = batch.file == "-" ? "stdin" : batch.file;
   StopRequests stop;
   BatchReport report(name, batch.json, stop);
+  std::optional<std::uint64_t> total;  // requests in the batch, when known before sending
   if (batch.file == "-" && !options.dry_run) {
     hint_if_terminal(options, batch.follow ? "sending lines from the terminal as you type them; Ctrl-D ends"
                                            : "reading batch lines from the terminal; Ctrl-D ends, then they "
@@ -495,6 +511,7 @@ Result<Exit> run_batch(const GlobalOptions& given_options, const BatchOptions& g
       return std::move(valid).error();
     }
     trace.step("validated " + name);
+    total = (*file)->requests();
     source = std::move(*file);
   }
   if (options.dry_run) return print_dry_run(*source);
@@ -516,8 +533,8 @@ Result<Exit> run_batch(const GlobalOptions& given_options, const BatchOptions& g
       return progress->start(resolved.config_path, resolved.server);
     };
   }
-  const Status status = deliver(options, *source, *observer, trace, tally, stop, target, starting,
-                                journaled ? journaled->submission.stream : std::string());
+  const Status status = deliver_batch(options, *source, total, *observer, trace, tally, stop, target,
+                                      starting, journaled ? journaled->submission.stream : std::string());
   const std::uint64_t invalid = report.invalid_lines();
   const auto first = status ? std::nullopt : report.first_not_delivered();
   std::string resume;

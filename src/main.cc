@@ -82,6 +82,16 @@ const CLI::Option* find_option(const CLI::App* command, const std::string& word)
   return nullptr;
 }
 
+// "-vq": short flags written together, each known to `command` or an ancestor.
+bool is_flag_group(const CLI::App* command, const std::string& word) {
+  if (word.size() < 3 || word[1] == '-') return false;
+  for (std::size_t i = 1; i < word.size(); ++i) {
+    const CLI::Option* option = find_option(command, std::string("-") + word[i]);
+    if (option == nullptr || option->get_items_expected_min() > 0) return false;
+  }
+  return true;
+}
+
 bool looks_like_number(const std::string& word) {
   char* end = nullptr;
   std::strtod(word.c_str(), &end);
@@ -101,7 +111,7 @@ game::Status check_words(CLI::App& app, int argc, char** argv) {
         if (option->get_items_expected_min() > 0 && word.find('=') == std::string::npos) ++i;
         continue;
       }
-      if (command->get_subcommands({}).empty() && !looks_like_number(word)) {
+      if (command->get_subcommands({}).empty() && !looks_like_number(word) && !is_flag_group(command, word)) {
         const std::string path = command_path(command);
         return game::make_error(Exit::kUsage, shell_quoted(word) + " is not an option of " + path +
                                                   "; an argument that starts with '-' goes after '--': " +

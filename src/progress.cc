@@ -21,12 +21,15 @@ std::string ProgressMeter::render(Clock::time_point now) const {
   line += ", acknowledged " + std::to_string(acknowledged_);
   if (total_ && *total_ > 0) line += " (" + std::to_string(acknowledged_ * 100 / *total_) + "%)";
   const double elapsed = std::chrono::duration<double>(now - start_).count();
-  // A rate from less than a second of sending says nothing yet.
-  if (elapsed < 1 || sent_ == 0) return line;
-  const double rate = static_cast<double>(sent_) / elapsed;
+  // The pace is that of acknowledgements: sending runs ahead of them by a window. A server that
+  // does not acknowledge leaves only the sending pace.
+  const std::uint64_t done = acknowledged_ > 0 ? acknowledged_ : sent_;
+  // A rate from less than a second says nothing yet.
+  if (elapsed < 1 || done == 0) return line;
+  const double rate = static_cast<double>(done) / elapsed;
   line += ", " + std::to_string(static_cast<std::uint64_t>(rate + 0.5)) + " lines/s";
-  if (total_ && *total_ > sent_) {
-    const auto left = static_cast<std::int64_t>(static_cast<double>(*total_ - sent_) / rate + 0.5);
+  if (total_ && *total_ > done) {
+    const auto left = static_cast<std::int64_t>(static_cast<double>(*total_ - done) / rate + 0.5);
     line += ", about " + format_duration(std::chrono::seconds(left)) + " left";
   }
   return line;
@@ -86,6 +89,20 @@ void ProgressLine::clear() {
   if (!shown_) return;
   write_all(fd_, "\r\x1b[K");
   shown_ = false;
+}
+
+Result<RequestSource::Next> ProgressSource::next(Outgoing& out) {
+  auto next = inner_.next(out);
+  if (next && *next == Next::kReady) line_.sent();
+  return next;
+}
+
+void ProgressObserver::on_outcome(std::uint64_t line, Outcome outcome, const std::string& reason) {
+  if (outcome == Outcome::kRejected) line_.clear();
+  inner_.on_outcome(line, outcome, reason);
+  if (outcome == Outcome::kAccepted || outcome == Outcome::kRejected || outcome == Outcome::kDuplicate) {
+    line_.acknowledged();
+  }
 }
 
 }  // namespace game

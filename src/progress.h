@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include "session.h"
+
 namespace game {
 
 class ProgressMeter {
@@ -23,7 +25,8 @@ class ProgressMeter {
   void acknowledged() { ++acknowledged_; }
   // The line to draw at `now`, or nullopt when the previous one was drawn less than kInterval ago.
   std::optional<std::string> due(Clock::time_point now);
-  // "sent 1200 of 5000, acknowledged 1100 (22%), 850 lines/s, about 5s left"
+  // "sent 1200 of 5000, acknowledged 1100 (22%), 850 lines/s, about 5s left": the rate and time
+  // left from the acknowledgements (from sending, while there are none).
   std::string render(Clock::time_point now) const;
 
  private:
@@ -55,6 +58,30 @@ class ProgressLine {
   int fd_;
   ProgressMeter meter_;
   bool shown_ = false;
+};
+
+// Feeds a ProgressLine from a batch run: a request counts as sent when the session takes it
+// from the source, as acknowledged when the server accepts or rejects it. The line is erased
+// before the wrapped observer prints (a rejection on stderr) and redrawn by the next update.
+class ProgressSource : public RequestSource {
+ public:
+  ProgressSource(RequestSource& inner, ProgressLine& line) : inner_(inner), line_(line) {}
+  Result<Next> next(Outgoing& out) override;
+  int wait_fd() const override { return inner_.wait_fd(); }
+
+ private:
+  RequestSource& inner_;
+  ProgressLine& line_;
+};
+
+class ProgressObserver : public Observer {
+ public:
+  ProgressObserver(Observer& inner, ProgressLine& line) : inner_(inner), line_(line) {}
+  void on_outcome(std::uint64_t line, Outcome outcome, const std::string& reason) override;
+
+ private:
+  Observer& inner_;
+  ProgressLine& line_;
 };
 
 }  // namespace game

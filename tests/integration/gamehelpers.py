@@ -66,6 +66,14 @@ def play(server, home, *args, timeout=60, input=None, env=None):
     return run_game(["--server", endpoint(server), *args], home, timeout=timeout, input=input, env=env)
 
 
+def write_lines(home, name, lines):
+    """A file NAME in the home directory holding `lines`, each ending with a newline."""
+    path = os.path.join(home.path, name)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("".join(line + "\n" for line in lines))
+    return path
+
+
 def run_command(cmd, **kwargs):
     """subprocess.run with output captured as text, no stdin and a 120 s bound."""
     kwargs.setdefault("capture_output", True)

@@ -7,15 +7,8 @@ import threading
 import time
 import unittest
 
-from gamehelpers import DATAERR, NOINPUT, OK, REJECTED, endpoint, play, uuid_of
+from gamehelpers import DATAERR, NOINPUT, OK, REJECTED, endpoint, play, uuid_of, write_lines
 from harness import Home, Server, game_bin, run_game, wait_until
-
-
-def write_lines(home, name, lines):
-    path = os.path.join(home.path, name)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("".join(line + "\n" for line in lines))
-    return path
 
 
 def wait_closed(server, uuid, connections=1):
@@ -98,7 +91,7 @@ class Rejections(unittest.TestCase):
             r = play(server, home, "batch", path)
             self.assertEqual(r.returncode, REJECTED)
             self.assertIn(f"{path}:2: rejected by the server: negative score", r.stderr)
-            self.assertEqual(r.stdout.strip(), "5 sent, 3 accepted, 2 rejected")
+            self.assertEqual(r.stdout, f"5 sent, 3 accepted, 2 rejected (the first at {path}:2)\n")
 
 
 class ConnectionLoss(unittest.TestCase):

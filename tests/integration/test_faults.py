@@ -18,6 +18,7 @@ Faults tested elsewhere, not repeated here:
 
 import json
 import os
+import re
 import socket
 import subprocess
 import tempfile
@@ -25,7 +26,7 @@ import threading
 import time
 import unittest
 
-from gamehelpers import OK, PROTOCOL, TIMEOUT, UNAVAILABLE, endpoint, play, uuid_of
+from gamehelpers import OK, PROTOCOL, TIMEOUT, UNAVAILABLE, endpoint, play, uuid_of, write_lines
 from harness import Home, Server, free_port, game_bin, run_game
 
 TIMEOUT_S = 3      # the client's --timeout in these tests
@@ -34,13 +35,6 @@ GRACE = 2.0        # docs/protocol.md: how long a silent server gets after our E
 HANG = 60          # the harness gives up (a test failure) if the client runs this long
 
 BLACKHOLE = "192.0.2.1"  # TEST-NET-1, routed nowhere inside a network namespace of our own
-
-
-def write_lines(home, name, lines):
-    path = os.path.join(home.path, name)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("".join(line + "\n" for line in lines))
-    return path
 
 
 def identity(home):
@@ -103,7 +97,8 @@ class ServerStopsReading(Assertions):
             self.assertFailedWith(r, TIMEOUT, "server stopped reading (no SSH window", "for 3 s (--timeout)",
                                   f"first unacknowledged line: {path}:1", f"batch --resume {path}")
             self.assertEndedWithin(elapsed, at_least=TIMEOUT_S)
-            self.assertRegex(r.stdout, r"^\d+ sent, 0 accepted, 0 rejected, \d+ not acknowledged\n$")
+            self.assertRegex(r.stdout, r"^\d+ sent, 0 accepted, 0 rejected, \d+ not acknowledged \(from "
+                                       + re.escape(path) + r":1 on\)\n$")
             self.assertEqual(server.names(), [], "the stalled server never read a request")
 
     def test_stall_with_one_small_request_is_indistinguishable_from_a_silent_server(self):

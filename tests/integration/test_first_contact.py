@@ -115,6 +115,13 @@ class WithAServer(SharedServerTestCase):
             self.assertEqual(r.returncode, OK, r.stderr)
             self.assertEqual(self.server.scores(uuid_of(home)), [41])
 
+    def test_short_flags_written_together_after_the_subcommand(self):
+        with Home() as home:
+            r = run_game(["score", "42", "-vq", "--server", endpoint(self.server)], home)
+            self.assertEqual(r.returncode, OK, r.stderr)
+            self.assertIn("authenticated as", r.stderr)  # -v
+            self.assertEqual(self.server.scores(uuid_of(home)), [42])
+
     def test_the_double_dash_name_reaches_the_server(self):
         with Home() as home:
             r = play(self.server, home, "setname", "--", "-=Zoë=-")

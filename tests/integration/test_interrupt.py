@@ -101,7 +101,7 @@ class StopSignals(unittest.TestCase):
 
     def test_sigint_mid_batch_prints_summary_and_resume_command_and_exits_130(self):
         out, err = self.interrupt(signal.SIGINT)
-        self.assertRegex(out, r"^\d+ sent, 50 accepted, 0 rejected, \d+ not acknowledged\n$")
+        self.assertRegex(out, r"^\d+ sent, 50 accepted, 0 rejected, \d+ not acknowledged \(from \S+:51 on\)\n$")
         self.assertIn("interrupted (SIGINT)", err)
         self.assertIn("first unacknowledged line: ", err)
         self.assertIn(":51; resume with: game --config ", err)

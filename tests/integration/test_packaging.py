@@ -383,6 +383,9 @@ class Packages(unittest.TestCase):
         fields = run_command(["dpkg-deb", "--field", self.deb]).stdout
         self.assertRegex(fields, r"(?m)^Package: game$")
         self.assertRegex(fields, r"(?m)^Maintainer: .+ <.+@.+>$")
+        self.assertNotRegex(fields, r"(?m)^Maintainer: .*@(example\.(org|com|net)|localhost)>",
+                            "a placeholder maintainer address")
+        self.assertRegex(fields, r"(?m)^Homepage: https://\S+$")
         if self.static:
             self.assertNotRegex(fields, r"(?m)^(Pre-)?Depends:", "a static executable depends on nothing")
         listing = run_command(["dpkg-deb", "--contents", self.deb]).stdout

@@ -35,8 +35,8 @@ TEST(Progress, CountsAgainstTheTotal) {
   EXPECT_EQ(meter.render(start), "sent 0 of 1000, acknowledged 0 (0%)");
   for (int i = 0; i < 500; ++i) meter.sent();
   for (int i = 0; i < 250; ++i) meter.acknowledged();
-  // 500 lines in 2 s: 250 lines/s, 500 to go: 2 s left.
-  EXPECT_EQ(meter.render(start + 2s), "sent 500 of 1000, acknowledged 250 (25%), 250 lines/s, about 2s left");
+  // 250 acknowledged in 2 s: 125 lines/s, 750 to go: 6 s left.
+  EXPECT_EQ(meter.render(start + 2s), "sent 500 of 1000, acknowledged 250 (25%), 125 lines/s, about 6s left");
 }
 
 TEST(Progress, WithoutATotalShowsCountsAndRate) {
@@ -44,7 +44,17 @@ TEST(Progress, WithoutATotalShowsCountsAndRate) {
   ProgressMeter meter(std::nullopt, start);
   for (int i = 0; i < 30; ++i) meter.sent();
   EXPECT_EQ(meter.render(start + 500ms), "sent 30, acknowledged 0");  // under a second: no rate yet
+  // Nothing acknowledged (a server that does not acknowledge): the pace of sending.
   EXPECT_EQ(meter.render(start + 3s), "sent 30, acknowledged 0, 10 lines/s");
+}
+
+TEST(Progress, AnHourLeftReadsInHours) {
+  const auto start = ProgressMeter::Clock::time_point{};
+  ProgressMeter meter(1000000, start);
+  for (int i = 0; i < 100; ++i) meter.sent();
+  for (int i = 0; i < 100; ++i) meter.acknowledged();
+  EXPECT_EQ(meter.render(start + 1s),
+            "sent 100 of 1000000, acknowledged 100 (0%), 100 lines/s, about 2h46m left");
 }
 
 TEST(Progress, RedrawsAtMostFiveTimesASecond) {
