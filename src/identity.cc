@@ -19,10 +19,6 @@ constexpr auto kLockTimeout = std::chrono::seconds(30);
 
 std::string lock_path(const std::string& config) { return config + ".lock"; }
 
-std::string default_key_path(const std::string& config) {
-  return fs::parent_dir(config) + "/.game/id_ed25519";
-}
-
 // Where a replaced file is kept: beside it, named after the time it was replaced.
 std::string aside_path(const std::string& path) {
   return path + ".replaced-" + std::to_string(std::time(nullptr));
@@ -187,10 +183,7 @@ Result<Identity> load_identity(const Config& config, const std::string& home) {
                           ", which does not exist. Restore it from your backup (`game identity "
                           "import`); a new key would make you a different player");
   }
-  GAME_TRY(fs::check_private(key_path, "private key"));
-  auto public_key = load_public(key_path);
-  if (!public_key) return std::move(public_key).error();
-  return describe(config.uuid, key_path, std::move(*public_key));
+  return load_key(config.uuid, key_path);
 }
 
 // ---- creating files --------------------------------------------------------------------------
@@ -229,14 +222,7 @@ Status create_account(const std::string& path, const std::string& home, const st
                                            "existing key (adopt it: game init --key " +
                                            key_path + ")");
     }
-    ssh_key raw = nullptr;
-    if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &raw) != SSH_OK) {
-      return make_error(Exit::kIoErr, "cannot generate an ed25519 key");
-    }
-    const SshKey key(raw);
-    auto text = new_key_text(key);
-    if (!text) return std::move(text).error();
-    GAME_TRY(write_key_files(key_path, *text, key.get(), uuid));
+    GAME_TRY(generate_key(key_path, uuid));
   } else {
     key_path = fs::expand_home(adopt, home);
     if (!fs::exists(key_path)) return make_error(Exit::kNoInput, "no key at " + key_path);
@@ -258,6 +244,28 @@ Result<Account> load_account(const std::string& path, const std::string& home, T
 }
 
 }  // namespace
+
+std::string default_key_path(const std::string& config) {
+  return fs::parent_dir(config) + "/.game/id_ed25519";
+}
+
+Status generate_key(const std::string& key_path, const std::string& uuid) {
+  ssh_key raw = nullptr;
+  if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &raw) != SSH_OK) {
+    return make_error(Exit::kIoErr, "cannot generate an ed25519 key");
+  }
+  const SshKey key(raw);
+  auto text = new_key_text(key);
+  if (!text) return std::move(text).error();
+  return write_key_files(key_path, *text, key.get(), uuid);
+}
+
+Result<Identity> load_key(const std::string& uuid, const std::string& key_path) {
+  GAME_TRY(fs::check_private(key_path, "private key"));
+  auto public_key = load_public(key_path);
+  if (!public_key) return std::move(public_key).error();
+  return describe(uuid, key_path, std::move(*public_key));
+}
 
 // libssh hashes every key it could load; "SHA256:?" would mean it ran out of memory.
 std::string Identity::fingerprint() const {

@@ -59,6 +59,13 @@ Result<std::string> import_identity(const std::string& path, const std::string& 
 using ConfigEdit = std::function<Result<std::string>(const std::string& text)>;
 Result<Config> update_config(const std::string& path, const ConfigEdit& edit);
 
+// Where a new identity's key goes: .game/id_ed25519 beside the config file.
+std::string default_key_path(const std::string& config);
+// A new ed25519 key at `key_path` (created exclusively, 0600) and its .pub, commented game:<uuid>.
+Status generate_key(const std::string& key_path, const std::string& uuid);
+// The identity `uuid` has with the key at `key_path`; only its public half is read.
+Result<Identity> load_key(const std::string& uuid, const std::string& key_path);
+
 // A random (getrandom) version 4 UUID.
 std::string generate_uuid();
 
