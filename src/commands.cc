@@ -48,6 +48,8 @@ Status check_server_typo(const Config& config, const std::string& name) {
                                       " (for a host of that name, give " + name + ":PORT)");
 }
 
+}  // namespace
+
 Result<ServerConfig> select_server(const Config& config, const std::string& flag) {
   const std::string& name = flag.empty() ? config.default_server : flag;
   if (name.empty()) {
@@ -94,14 +96,16 @@ Status flush_stdout() {
   return {};
 }
 
+std::chrono::milliseconds reconnect_window(const GlobalOptions& options) { return 3 * timeout_of(options); }
+
+namespace {
+
 // The account named by --config / $GAME_CONFIG / ~/.gameconfig, created on first use.
 Result<Account> account_for(const GlobalOptions& options, Trace& trace) {
   auto path = config_path(options.config);
   if (!path) return std::move(path).error();
   return open_account(*path, timeout_of(options), trace);
 }
-
-std::chrono::milliseconds reconnect_window(const GlobalOptions& options) { return 3 * timeout_of(options); }
 
 // Where a run went: what a printed resume command must name to reach the same place.
 struct Target {
@@ -283,7 +287,8 @@ void print_whoami_text(const Account& account) {
   }
 }
 
-// An existing account: commands that only look (whoami, identity export) never create one.
+}  // namespace
+
 Result<Account> existing_account(const GlobalOptions& options, const std::string& purpose, Trace& trace) {
   auto path = config_path(options.config);
   if (!path) return std::move(path).error();
@@ -292,8 +297,6 @@ Result<Account> existing_account(const GlobalOptions& options, const std::string
   }
   return open_account(*path, timeout_of(options), trace);
 }
-
-}  // namespace
 
 Result<Exit> run_whoami(const GlobalOptions& options, bool json) {
   GAME_TRY(check_options(options));

@@ -2,10 +2,14 @@
 // server refused something) or the Error that stopped it; main() turns either into an exit code.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
+#include "config.h"
 #include "error.h"
+#include "identity.h"
+#include "trace.h"
 
 namespace game {
 
@@ -37,6 +41,17 @@ Result<Exit> run_init(const GlobalOptions& options, const std::string& adopt_key
 Result<Exit> run_trust(const GlobalOptions& options, const std::string& server, bool yes);
 Result<Exit> run_identity_export(const GlobalOptions& options, const std::string& output);
 Result<Exit> run_identity_import(const GlobalOptions& options, const std::string& input, bool force);
+
+// Shared by the commands (here and in keys.cc).
+Status check_options(const GlobalOptions& options);
+std::chrono::milliseconds timeout_of(const GlobalOptions& options);
+// Protocol 2: how long a unit of work keeps reconnecting after a lost connection.
+std::chrono::milliseconds reconnect_window(const GlobalOptions& options);
+// The server entry `flag` (--server) names, or the default server.
+Result<ServerConfig> select_server(const Config& config, const std::string& flag);
+// An existing account: commands that only look or change keys never create one. `purpose`
+// ends the message when there is none.
+Result<Account> existing_account(const GlobalOptions& options, const std::string& purpose, Trace& trace);
 
 // "game 0.1.0 (libssh 0.10.6, OpenSSL 3.0.x)"
 std::string version_text();

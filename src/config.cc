@@ -351,6 +351,12 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
     return config_error(path, identity->source().begin, "identity.key (path of the private key) is missing");
   }
   config.key = **key;
+  for (auto [field, out] :
+       {std::pair{"rotating_to", &config.rotating_to}, {"rotated_from", &config.rotated_from}}) {
+    auto value = optional_string(*identity, field, path, "identity.");
+    if (!value) return std::move(value).error();
+    if (*value) *out = **value;
+  }
 
   if (const toml::node* servers_node = root.get("servers")) {
     const auto* servers = servers_node->as_table();
@@ -411,6 +417,22 @@ Result<std::string> set_table_value(const std::string& text, const std::string& 
   if (!holds_key(out, path, table_path, key)) {
     return config_error(path, table->source().begin,
                         dotted + " is not a plain [table]; set " + key + " = " + value + " there yourself");
+  }
+  return out;
+}
+
+Result<std::string> remove_table_value(const std::string& text, const std::string& path,
+                                       const std::vector<std::string>& table_path, const std::string& key) {
+  auto parsed = parse_toml(text, path);
+  if (!parsed) return std::move(parsed).error();
+  const toml::node* node = parsed->at_path(dotted_path(table_path) + "." + toml_key(key)).node();
+  if (node == nullptr) return text;
+  // The whole `key = value` line(s): the key starts the line its value starts on.
+  std::string out = text;
+  const std::size_t begin = offset_of(out, toml::source_position{node->source().begin.line, 1});
+  out.erase(begin, start_of_line_after(out, node->source().end.line) - begin);
+  if (holds_key(out, path, table_path, key) || !parse_toml(out, path)) {
+    return config_error(path, node->source().begin, "cannot remove " + key + " here; remove it yourself");
   }
   return out;
 }

@@ -4,6 +4,7 @@
 //   [identity]
 //   uuid = "0b3c...-4...-..."          # version 4, from getrandom(2)
 //   key = "~/.game/id_ed25519"         # OpenSSH private key; "~/" is $HOME
+//   rotating_to = "..."                # only while `game key rotate` is unfinished
 //   [servers.main]
 //   host = "game.example.org"          # or addresses = ["node1:9022", "node2:9022"]
 //   port = 9022
@@ -54,6 +55,10 @@ struct Config {
   std::string path;
   std::string uuid;
   std::string key;  // as written in the file (may start with "~/")
+  // `game key rotate` in progress (docs/keys.md): the new key's path until the server holds it,
+  // then the old key's public line until the server no longer does. Empty: none.
+  std::string rotating_to;
+  std::string rotated_from;
   std::string default_server;
   std::vector<ServerConfig> servers;
   // "PATH:LINE:COLUMN: unknown key ..." for each key the client does not know (a typo, likely).
@@ -75,6 +80,9 @@ std::string new_config_text(const std::string& uuid, const std::string& key);
 Result<std::string> set_table_value(const std::string& text, const std::string& path,
                                     const std::vector<std::string>& table, const std::string& key,
                                     const std::string& value);
+// Returns `text` without the line of `key` in the table at `table` (unchanged if it is not there).
+Result<std::string> remove_table_value(const std::string& text, const std::string& path,
+                                       const std::vector<std::string>& table_path, const std::string& key);
 // Returns `text` with the top-level `key = value` set (inserted before the first table).
 Result<std::string> set_top_level_value(const std::string& text, const std::string& path,
                                         const std::string& key, const std::string& value);

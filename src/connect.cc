@@ -51,6 +51,17 @@ Status authenticate(Connection& connection, Identity& identity, Trace& trace) {
 
 Result<SshChannel> ServerConnector::open_channel(Connection& connection, Trace& trace) {
   const std::string v2 = server_.subsystem + "-v2";
+  if (!required_.empty()) {
+    bool refused = false;
+    auto opened = connection.open_subsystem(v2, &refused);
+    if (!opened && refused) {
+      return make_error(Exit::kUnavailable, server_.name + " does not support " + required_ +
+                                                ": it speaks only protocol 1 (it refused the subsystem '" +
+                                                v2 + "'); nothing was changed");
+    }
+    if (opened) protocol_ = 2;
+    return opened;
+  }
   if (protocol_ == 1) return connection.open_subsystem(server_.subsystem);
   if (protocol_ == 2) return connection.open_subsystem(v2);
 

@@ -42,6 +42,9 @@ class ServerConnector : public Connector {
 
   Result<std::unique_ptr<Channel>> connect(Trace& trace) override;
   int protocol() const { return protocol_; }
+  // For requests only protocol 2 has (`what`, e.g. "account keys"): NAME-v2 or an error that
+  // says the server lacks `what`; the config's protocol record is neither read nor written.
+  void require_protocol2(std::string what) { required_ = std::move(what); }
 
  private:
   Result<SshChannel> open_channel(Connection& connection, Trace& trace);
@@ -50,6 +53,7 @@ class ServerConnector : public Connector {
   std::string pin_;
   std::chrono::milliseconds timeout_;
   int protocol_ = 0;  // 0 until the first connect
+  std::string required_;
 };
 
 }  // namespace game

@@ -16,13 +16,6 @@
 namespace game {
 namespace {
 
-// The key of a config: ~/.game/id_ed25519 for ~/.gameconfig; a config of another name gets a key
-// named after it, so that two configs in one directory never share a key (two players would).
-std::string default_key_path(const std::string& config) {
-  const std::string name = fs::base_name(config);
-  return fs::parent_dir(config) + "/.game/id_ed25519" + (name == ".gameconfig" ? "" : "-" + name);
-}
-
 // Where a replaced config is kept: beside it, named after the time it was replaced.
 std::string aside_path(const std::string& path) {
   return path + ".replaced-" + std::to_string(std::time(nullptr));
@@ -203,10 +196,7 @@ Result<Identity> load_identity(const Config& config, const std::string& home) {
                           ", which does not exist. Restore it from your backup (`game identity "
                           "import`); a new key would make you a different player");
   }
-  GAME_TRY(check_private_key(key_path));
-  auto public_key = load_public(key_path);
-  if (!public_key) return std::move(public_key).error();
-  return describe(config.uuid, key_path, std::move(*public_key));
+  return load_key(config.uuid, key_path);
 }
 
 // ---- creating files --------------------------------------------------------------------------
@@ -255,16 +245,7 @@ Status create_account(const std::string& path, const std::string& home, const st
                                            "missing. Restore it from your backup (game identity import "
                                            "FILE), or move the key away to start a new identity");
     }
-    ssh_key raw = nullptr;
-    if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &raw) != SSH_OK) {
-      return make_error(Exit::kIoErr, "cannot generate an ed25519 key");
-    }
-    const SshKey key(raw);
-    auto text = new_key_text(key);
-    if (!text) return std::move(text).error();
-    const Status written = write_key_files(key_path, *text, key.get(), uuid);
-    fs::wipe(*text);
-    GAME_TRY(written);
+    GAME_TRY(generate_key(key_path, uuid));
   } else {
     auto expanded = expand_key_path(adopt, home, "--key");
     if (!expanded) return std::move(expanded).error();
@@ -299,6 +280,33 @@ std::string import_key_path(const std::string& config, const std::string& uuid) 
 }
 
 }  // namespace
+
+// ~/.game/id_ed25519 for ~/.gameconfig; a config of another name gets a key named after it, so
+// that two configs in one directory never share a key (two players would).
+std::string default_key_path(const std::string& config) {
+  const std::string name = fs::base_name(config);
+  return fs::parent_dir(config) + "/.game/id_ed25519" + (name == ".gameconfig" ? "" : "-" + name);
+}
+
+Status generate_key(const std::string& key_path, const std::string& uuid) {
+  ssh_key raw = nullptr;
+  if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &raw) != SSH_OK) {
+    return make_error(Exit::kIoErr, "cannot generate an ed25519 key");
+  }
+  const SshKey key(raw);
+  auto text = new_key_text(key);
+  if (!text) return std::move(text).error();
+  const Status written = write_key_files(key_path, *text, key.get(), uuid);
+  fs::wipe(*text);
+  return written;
+}
+
+Result<Identity> load_key(const std::string& uuid, const std::string& key_path) {
+  GAME_TRY(check_private_key(key_path));
+  auto public_key = load_public(key_path);
+  if (!public_key) return std::move(public_key).error();
+  return describe(uuid, key_path, std::move(*public_key));
+}
 
 // libssh hashes every key it could load; "SHA256:?" would mean it ran out of memory.
 std::string Identity::fingerprint() const {

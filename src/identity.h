@@ -58,6 +58,14 @@ Result<std::string> export_identity(const Account& account);
 Result<std::string> import_identity(const std::string& path, const std::string& blob, bool force,
                                     std::chrono::milliseconds lock_wait, Trace& trace);
 
+// Where a new identity's key goes: .game/id_ed25519 beside the config file (for a config not named
+// .gameconfig, id_ed25519-NAME).
+std::string default_key_path(const std::string& config);
+// A new ed25519 key at `key_path` (created exclusively, 0600) and its .pub, commented game:<uuid>.
+Status generate_key(const std::string& key_path, const std::string& uuid);
+// The identity `uuid` has with the key at `key_path`; only its public half is read.
+Result<Identity> load_key(const std::string& uuid, const std::string& key_path);
+
 // A random (getrandom) version 4 UUID.
 std::string generate_uuid();
 

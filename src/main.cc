@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "crypto_init.h"
+#include "keys.h"
 #include "signals.h"
 #include "suggest.h"
 
@@ -197,6 +198,7 @@ const char* const kExamples =
     "  game score 789                               to the default server\n"
     "  game batch results.txt                       many lines over one connection\n"
     "  game whoami                                  your UUID, key and servers\n"
+    "  game link                                    play from a second device too (docs/keys.md)\n"
     "  game help score                              the help of one command\n";
 
 }  // namespace
@@ -313,6 +315,52 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   identity_import->add_option("FILE", import_input, "The exported identity ('-' or none: stdin)");
   identity_import->add_flag("--force", import_force,
                             "Replace a different existing identity (it is kept aside)");
+
+  std::string link_label;
+  std::string link_uuid;
+  auto* link =
+      dispatch.add(app, "link", "Play from this new device as your account, with its own key",
+                   "  game link                 on the new device: prints a command for the old one\n"
+                   "  game key add --label laptop 'ssh-ed25519 AAAA...'   that command, on the old device\n"
+                   "  game --server HOST:PORT --host-key SHA256:... link --uuid UUID   then this, printed "
+                   "by it\n",
+                   [&] { return game::run_link(global, link_label, link_uuid); });
+  link->add_option("--label", link_label, "A name for this device's key (default: the host name)");
+  link->add_option("--uuid", link_uuid, "The account to join, as `game key add` printed it");
+
+  auto* key = dispatch.add(app, "key", "List, add, remove or rotate your account's keys (protocol 2 servers)",
+                           "  game key list\n"
+                           "  game key remove SHA256:...\n"
+                           "  game key rotate\n",
+                           nullptr);
+  key->require_subcommand(1);
+  bool key_list_json = false;
+  auto* key_list = dispatch.add(*key, "list", "Show the account's keys, labels and fingerprints",
+                                "  game key list\n"
+                                "  game key list --json | jq -r '.keys[].fingerprint'\n",
+                                [&] { return game::run_key_list(global, key_list_json); });
+  key_list->add_flag("--json", key_list_json, "Print one JSON object (docs/keys.md)");
+  std::string key_add_line;
+  std::string key_add_label = "device";
+  auto* key_add = dispatch.add(*key, "add", "Add another device's public key (as `game link` prints it)",
+                               "  game key add --label laptop 'ssh-ed25519 AAAA...'\n",
+                               [&] { return game::run_key_add(global, key_add_line, key_add_label); });
+  key_add->add_option("PUBLIC_KEY", key_add_line, "'TYPE BASE64', as in a .pub file")->required();
+  key_add->add_option("--label", key_add_label, "A name for the key")->capture_default_str();
+  std::string key_remove_fingerprint;
+  auto* key_remove =
+      dispatch.add(*key, "remove", "Revoke a key (a lost device's): the server refuses it from then on",
+                   "  game key remove SHA256:uWq2...\n",
+                   [&] { return game::run_key_remove(global, key_remove_fingerprint); });
+  key_remove->add_option("FINGERPRINT", key_remove_fingerprint, "SHA256:..., as `game key list` shows it")
+      ->required();
+  std::string key_rotate_label;
+  auto* key_rotate = dispatch.add(
+      *key, "rotate", "Replace this device's key: add a new one, switch to it, remove the old one",
+      "  game key rotate\n"
+      "  game key rotate --label laptop-2027\n",
+      [&] { return game::run_key_rotate(global, key_rotate_label); });
+  key_rotate->add_option("--label", key_rotate_label, "A name for the new key (default: the host name)");
 
   app.footer(std::string(kExamples) + "\n" + kExitCodes);
 

@@ -50,8 +50,8 @@ _game()
     _game_join_colons
     local cur=${line[at]} prev=${line[at - 1]}
     local global_opts="-h --help -V --version --server --config --host-key --timeout -v --verbose -q --quiet --dry-run"
-    local commands="help setname score whoami batch init trust identity"
-    local with_value="--server --config --host-key --timeout --from-line --key -o --output"
+    local commands="help setname score whoami batch init trust identity link key"
+    local with_value="--server --config --host-key --timeout --from-line --key -o --output --label --uuid"
     COMPREPLY=()
 
     # The subcommand path so far ("", "batch", "identity", "identity export", ...) and whether
@@ -68,8 +68,8 @@ _game()
             *)
                 if [[ -z $path ]]; then
                     path=$word
-                elif [[ $path == identity ]]; then
-                    path="identity $word"
+                elif [[ $path == identity || $path == key ]]; then
+                    path="$path $word"
                 else
                     positional=1
                 fi
@@ -89,7 +89,7 @@ _game()
             compopt -o filenames 2>/dev/null
             return 0
             ;;
-        --host-key | --timeout | --from-line)
+        --host-key | --timeout | --from-line | --label | --uuid)
             return 0
             ;;
     esac
@@ -106,6 +106,11 @@ _game()
         identity) opts="-h --help" words="export import" ;;
         "identity export") opts="-h --help -o --output" ;;
         "identity import") opts="-h --help --force" ;;
+        link) opts="-h --help --label --uuid" ;;
+        key) opts="-h --help" words="list add remove rotate" ;;
+        "key list") opts="-h --help --json" ;;
+        "key add" | "key rotate") opts="-h --help --label" ;;
+        "key remove") opts="-h --help" ;;
         *) return 0 ;;
     esac
 

@@ -14,13 +14,13 @@ function __game_command
             continue
         end
         switch $token
-            case --server --config --host-key --timeout --from-line --key -o --output
+            case --server --config --host-key --timeout --from-line --key -o --output --label --uuid
                 set skip 1
             case '-*'
             case '*'
                 if test (count $path) -eq 0
                     set path $token
-                else if test "$path" = identity; and test (count $path) -eq 1
+                else if contains -- "$path" identity key; and test (count $path) -eq 1
                     set -a path $token
                 end
         end
@@ -62,12 +62,15 @@ complete -c game -n '__game_is ""' -a batch -d 'Send commands read line by line 
 complete -c game -n '__game_is ""' -a init -d 'Create your identity now'
 complete -c game -n '__game_is ""' -a trust -d "Show the server's host key fingerprint and pin it"
 complete -c game -n '__game_is ""' -a identity -d 'Back up or restore your identity'
+complete -c game -n '__game_is ""' -a link -d 'Play from this new device as your account, with its own key'
+complete -c game -n '__game_is ""' -a key -d "List, add, remove or rotate your account's keys"
 
-for command in help setname score whoami batch init trust identity 'identity export' 'identity import'
+for command in help setname score whoami batch init trust identity 'identity export' 'identity import' \
+        link key 'key list' 'key add' 'key remove' 'key rotate'
     complete -c game -n "__game_is $command" -s h -l help -d 'Print this help message and exit'
 end
 
-complete -c game -n '__game_is help' -a 'setname score whoami batch init trust identity'
+complete -c game -n '__game_is help' -a 'setname score whoami batch init trust identity link key'
 complete -c game -n '__game_is whoami' -l json -d 'Print one JSON object'
 
 complete -c game -n '__game_is batch' -F
@@ -89,3 +92,14 @@ complete -c game -n '__game_is identity export' -s o -l output -r -F -d 'Write t
 
 complete -c game -n '__game_is identity import' -F
 complete -c game -n '__game_is identity import' -l force -d 'Replace a different existing identity (kept aside)'
+
+complete -c game -n '__game_is link' -l label -x -d "A name for this device's key"
+complete -c game -n '__game_is link' -l uuid -x -d 'The account to join, as game key add printed it'
+
+complete -c game -n '__game_is key' -a list -d "Show the account's keys, labels and fingerprints"
+complete -c game -n '__game_is key' -a add -d "Add another device's public key"
+complete -c game -n '__game_is key' -a remove -d 'Revoke a key'
+complete -c game -n '__game_is key' -a rotate -d "Replace this device's key"
+complete -c game -n '__game_is key list' -l json -d 'Print one JSON object'
+complete -c game -n '__game_is key add' -l label -x -d 'A name for the key'
+complete -c game -n '__game_is key rotate' -l label -x -d 'A name for the new key'

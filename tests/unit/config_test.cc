@@ -154,3 +154,18 @@ TEST(IdentityBlob, RoundTripsAKeyFileExactly) {
 }
 
 }  // namespace
+
+TEST(Config, RotationFieldsAreReadAndRemovedWithTheirLineOnly) {
+  const std::string original =
+      base() + "rotating_to = \"~/.game/id_ed25519-1\"\n# kept\n[servers.a]\nhost = \"h\"\n";
+  auto config = parse_config(original, "c");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->rotating_to, "~/.game/id_ed25519-1");
+  EXPECT_EQ(config->rotated_from, "");
+  auto removed = remove_table_value(original, "c", {"identity"}, "rotating_to");
+  ASSERT_TRUE(removed) << removed.error().message;
+  EXPECT_EQ(*removed, base() + "# kept\n[servers.a]\nhost = \"h\"\n");
+  auto unchanged = remove_table_value(*removed, "c", {"identity"}, "rotated_from");
+  ASSERT_TRUE(unchanged);
+  EXPECT_EQ(*unchanged, *removed);
+}
