@@ -1,5 +1,7 @@
 #include "ber_direct.h"
 
+#include <array>
+
 namespace game::ber_direct {
 namespace {
 
@@ -11,27 +13,35 @@ std::size_t integer_size(std::int64_t value) {
   return n;
 }
 
-// Tag 02, then the contents: at most 10 bytes, so every length here is in short form.
-void append_integer(std::int64_t value, std::string& out) {
-  const std::size_t n = integer_size(value);
-  out += '\x02';
-  out += static_cast<char>(n);
-  for (std::size_t i = n; i-- > 0;) out += static_cast<char>(static_cast<std::uint64_t>(value) >> (8 * i));
-}
+// A message of at most 36 bytes (a submit with two 8-byte integers), so every length is in
+// short form: built on the stack and appended to the caller's string in one piece.
+class Writer {
+ public:
+  void header(unsigned char tag, std::size_t length) {
+    put(tag);
+    put(length);
+  }
+  // Tag 02, then the n bytes of the minimal two's-complement form.
+  void integer(std::int64_t value, std::size_t n) {
+    header(0x02, n);
+    for (std::size_t i = n; i-- > 0;) put(static_cast<std::uint64_t>(value) >> (8 * i));
+  }
+  void append_to(std::string& out) const { out.append(buf_.data(), size_); }
 
-void append_header(unsigned char tag, std::size_t length, std::string& out) {
-  out += static_cast<char>(tag);
-  out += static_cast<char>(length);
-}
+ private:
+  void put(std::uint64_t byte) { buf_[size_++] = static_cast<char>(byte & 0xff); }
+  std::array<char, 40> buf_{};
+  std::size_t size_ = 0;
+};
 
 // Request addScore: [1] { SEQUENCE { [0] { INTEGER } } }.
 constexpr std::size_t kAddScoreOverhead = 8;  // three headers around the INTEGER's header
 
-void append_add_score_sized(std::int64_t value, std::size_t n, std::string& out) {
-  append_header(0xa1, n + 6, out);
-  append_header(0x30, n + 4, out);
-  append_header(0xa0, n + 2, out);
-  append_integer(value, out);
+void add_score(std::int64_t value, std::size_t n, Writer& w) {
+  w.header(0xa1, n + 6);
+  w.header(0x30, n + 4);
+  w.header(0xa0, n + 2);
+  w.integer(value, n);
 }
 
 std::uint8_t byte(std::string_view bytes, std::size_t i) { return static_cast<std::uint8_t>(bytes[i]); }
@@ -39,7 +49,9 @@ std::uint8_t byte(std::string_view bytes, std::size_t i) { return static_cast<st
 }  // namespace
 
 void append_add_score(std::int64_t value, std::string& out) {
-  append_add_score_sized(value, integer_size(value), out);
+  Writer w;
+  add_score(value, integer_size(value), w);
+  w.append_to(out);
 }
 
 void append_submit_add_score(std::int64_t seq, std::int64_t value, std::string& out) {
@@ -47,12 +59,14 @@ void append_submit_add_score(std::int64_t seq, std::int64_t value, std::string& 
   const std::size_t n = integer_size(value);
   const std::size_t request = kAddScoreOverhead + n;     // the whole Request TLV
   const std::size_t body = (2 + 2 + m) + (2 + request);  // [0] seq, [1] request
-  append_header(0xa1, body + 2, out);
-  append_header(0x30, body, out);
-  append_header(0xa0, 2 + m, out);
-  append_integer(seq, out);
-  append_header(0xa1, request, out);
-  append_add_score_sized(value, n, out);
+  Writer w;
+  w.header(0xa1, body + 2);
+  w.header(0x30, body);
+  w.header(0xa0, 2 + m);
+  w.integer(seq, m);
+  w.header(0xa1, request);
+  add_score(value, n, w);
+  w.append_to(out);
 }
 
 bool is_accepted_response(std::string_view message) {
