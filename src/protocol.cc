@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 
+#include "ber_direct.h"
 #include "text.h"
 
 extern "C" {
@@ -148,6 +149,8 @@ Result<Request> make_add_score(std::string_view decimal) {
 }
 
 void encode(const Request& request, std::string& out) {
+  if (const auto* score = std::get_if<AddScore>(&request))
+    return ber_direct::append_add_score(score->value, out);
   Request_t pdu;
   std::memset(&pdu, 0, sizeof pdu);
   fill_request(request, pdu);
@@ -164,6 +167,11 @@ void encode_open(const StreamId& stream, std::string& out) {
 }
 
 void encode_submission(std::uint64_t seq, const Submission& submission, std::string& out) {
+  if (const auto* request = std::get_if<Request>(&submission)) {
+    if (const auto* score = std::get_if<AddScore>(request)) {
+      return ber_direct::append_submit_add_score(static_cast<std::int64_t>(seq), score->value, out);
+    }
+  }
   ClientMessage_t pdu;
   std::memset(&pdu, 0, sizeof pdu);
   if (const auto* request = std::get_if<Request>(&submission)) {
@@ -242,6 +250,7 @@ Result<std::optional<Response>> ResponseReader::next() {
   auto frame = framer_.next("response", "Response");
   if (!frame) return std::move(frame).error();
   if (!*frame) return std::optional<Response>{};
+  if (ber_direct::is_accepted_response(**frame)) return std::optional<Response>{Response{true, {}}};
   const auto decoded = decode_pdu<Response_t>(asn_DEF_Response, **frame);
   if (!decoded) return undecodable("response", **frame);
   Response response{decoded->present == Response_PR_accepted, {}};
@@ -293,6 +302,12 @@ Result<std::optional<ServerMessage>> ServerMessageReader::next() {
   auto frame = framer_.next(kWhat, "ServerMessage");
   if (!frame) return std::move(frame).error();
   if (!*frame) return std::optional<ServerMessage>{};
+  if (const auto common = ber_direct::common_result(**frame)) {
+    ResultMessage result;
+    result.seq = common->seq;
+    result.kind = common->duplicate ? ResultMessage::Kind::kDuplicate : ResultMessage::Kind::kAccepted;
+    return std::optional<ServerMessage>{std::move(result)};
+  }
   const auto decoded = decode_pdu<ServerMessage_t>(asn_DEF_ServerMessage, **frame);
   if (!decoded) return undecodable(kWhat, **frame);
   if (decoded->present == ServerMessage_PR_opened) {

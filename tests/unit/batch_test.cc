@@ -61,6 +61,26 @@ TEST(BatchLine, ErrorsSayWhatIsWrong) {
   EXPECT_NE(error_of("scroe 5").find("unknown command 'scroe'"), std::string::npos);
 }
 
+// `score N` exactly is read by a shortcut; with surrounding spaces the same line takes the
+// general path. Both must mean the same for every number, valid or not.
+TEST(BatchLine, PlainScoreLinesMeanWhatTheGeneralSyntaxSays) {
+  for (const char* number : {"0", "-0", "789", "-1", "+5", "007", "9223372036854775807",
+                             "-9223372036854775808", "9223372036854775808", "-9223372036854775809", "0x10",
+                             "1e3", "12abc", "--1", "-", "1 2", "1\t2", ""}) {
+    const std::string plain = std::string("score ") + number;
+    const auto fast = parse_batch_line(plain);
+    const auto general = parse_batch_line("  " + plain + " ");
+    ASSERT_EQ(static_cast<bool>(fast), static_cast<bool>(general)) << plain;
+    if (fast) {
+      ASSERT_TRUE(*fast && *general) << plain;
+      EXPECT_EQ(std::get<protocol::AddScore>(**fast).value, std::get<protocol::AddScore>(**general).value)
+          << plain;
+    } else {
+      EXPECT_EQ(fast.error().message, general.error().message) << plain;
+    }
+  }
+}
+
 TEST(LineQueue, KeepsOrderAcrossRunsInConstantSpace) {
   LineQueue q;
   for (std::uint64_t line = 1; line <= 1000000; ++line) q.push(line);

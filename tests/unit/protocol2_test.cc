@@ -4,12 +4,12 @@
 // description, streams included (whole, byte by byte, and in chunks).
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <map>
 #include <regex>
 
 #include "protocol.h"
 #include "text.h"
+#include "vectors.h"
 
 using namespace game;
 using protocol::ResultMessage;
@@ -21,20 +21,12 @@ struct Vector {
   std::string bytes;
 };
 
-std::string from_hex(const std::string& hex) {
-  std::string out;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
-    out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
-  return out;
-}
+using test::from_hex;
 
 std::vector<Vector> load() {
-  std::ifstream in(GAME_VECTORS2_FILE);
   std::vector<Vector> out;
-  for (std::string line; std::getline(in, line);) {
-    const auto tab = line.find('\t');
-    if (tab != std::string::npos) out.push_back({line.substr(0, tab), from_hex(line.substr(tab + 1))});
-  }
+  for (const auto& v : test::load_hex_vectors(GAME_VECTORS2_FILE))
+    out.push_back({v.description, from_hex(v.hex)});
   return out;
 }
 

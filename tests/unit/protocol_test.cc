@@ -4,37 +4,19 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <regex>
 
 #include "text.h"
+#include "vectors.h"
 
 using namespace game;
 
 namespace {
 
-struct Vector {
-  std::string description;
-  std::string hex;
-};
+using test::from_hex;
+using Vector = test::HexVector;
 
-std::vector<Vector> load_vectors() {
-  std::ifstream in(GAME_VECTORS_FILE);
-  std::vector<Vector> out;
-  for (std::string line; std::getline(in, line);) {
-    const auto tab = line.find('\t');
-    if (tab == std::string::npos) continue;
-    out.push_back({line.substr(0, tab), line.substr(tab + 1)});
-  }
-  return out;
-}
-
-std::string from_hex(const std::string& hex) {
-  std::string out;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
-    out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
-  return out;
-}
+std::vector<Vector> load_vectors() { return test::load_hex_vectors(GAME_VECTORS_FILE); }
 
 std::string encoded(const Result<protocol::Request>& request) {
   std::string out;

@@ -1,0 +1,34 @@
+// The messages of nearly every request, encoded and recognised without asn1c: a score and its
+// acknowledgement. asn1c's generic encoder and decoder walk type descriptors and allocate, which
+// made them half of a batch's CPU per request (docs/PERFORMANCE.md); these few fixed shapes are
+// written and matched byte for byte instead. Everything else still goes through asn1c
+// (src/protocol.cc), and the known-answer vectors pin both (tests/unit/ber_direct_test.cc).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace game::ber_direct {
+
+// Protocol 1 `Request addScore { value }`: a1 L 30 L a0 L 02 L <value>.
+void append_add_score(std::int64_t value, std::string& out);
+
+// Protocol 2 `ClientMessage submit { seq, request addScore { value } }`.
+void append_submit_add_score(std::int64_t seq, std::int64_t value, std::string& out);  // 0 < seq
+
+// Whether one framed message is protocol 1's `Response accepted` (a0 02 05 00).
+bool is_accepted_response(std::string_view message);
+
+// One framed message that is protocol 2's `ServerMessage result { seq, accepted }` or
+// `{ seq, duplicate }` with a positive seq in its minimal encoding, as every encoder writes it.
+// nullopt for anything else: the caller then decodes it generically (and judges it).
+struct CommonResult {
+  std::uint64_t seq;
+  bool duplicate;
+};
+std::optional<CommonResult> common_result(std::string_view message);
+
+}  // namespace game::ber_direct
