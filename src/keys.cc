@@ -335,6 +335,8 @@ Result<Exit> link_finish(const GlobalOptions& options, const std::string& path, 
   account.identity = std::move(*identity);
   auto server = select_server(account.config, options.server);
   if (!server) return std::move(server).error();
+  // The config does not exist yet: the pin is checked now and recorded once it does.
+  server->host_key = options.host_key;
   auto done = exchange(options, account, *server, {just(protocol::ListKeys{})}, trace);
   if (!done) {
     Error error = std::move(done).error();
