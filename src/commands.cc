@@ -257,6 +257,8 @@ nlohmann::json server_json(const ServerConfig& server, bool is_default) {
   object["host_key"] = server.host_key.empty() ? nlohmann::json(nullptr) : nlohmann::json(server.host_key);
   object["host_keys"] = nlohmann::json::object();
   for (const auto& [node, key] : server.node_keys) object["host_keys"][node] = key;
+  // 1 or 2 as recorded at the last contact; null before the first one.
+  object["protocol"] = server.protocol == 0 ? nlohmann::json(nullptr) : nlohmann::json(server.protocol);
   return object;
 }
 
