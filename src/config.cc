@@ -2,9 +2,11 @@
 #include "config.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <span>
 #include <string_view>
 
 #define TOML_EXCEPTIONS 1
@@ -30,9 +32,9 @@ namespace game {
 namespace {
 
 // The keys the client reads, per table; anything else is kept but warned about.
-const std::vector<std::string> kTopLevelKeys = {"default_server", "identity", "servers"};
-const std::vector<std::string> kIdentityKeys = {"uuid", "key"};
-const std::vector<std::string> kServerKeys = {
+constexpr std::array<std::string_view, 3> kTopLevelKeys = {"default_server", "identity", "servers"};
+constexpr std::array<std::string_view, 4> kIdentityKeys = {"uuid", "key", "rotating_to", "rotated_from"};
+constexpr std::array<std::string_view, 10> kServerKeys = {
     "host", "addresses", "port",      "subsystem", "host_key",
     "acks", "order",     "host_keys", "protocol",  "protocol_checked"};
 
@@ -52,7 +54,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 }
 
 // Adds a warning for each key of `table` not in `known`, naming the known key it is closest to.
-void warn_unknown_keys(const toml::table& table, const std::vector<std::string>& known,
+void warn_unknown_keys(const toml::table& table, std::span<const std::string_view> known,
                        const std::string& where, const std::string& path,
                        std::vector<std::string>& warnings) {
   for (const auto& [key, node] : table) {
@@ -64,7 +66,7 @@ void warn_unknown_keys(const toml::table& table, const std::vector<std::string>&
     const auto closest = std::min_element(known.begin(), known.end(), [&](const auto& x, const auto& y) {
       return edit_distance(name, x) < edit_distance(name, y);
     });
-    if (edit_distance(name, *closest) <= 2) warning += " (did you mean '" + *closest + "'?)";
+    if (edit_distance(name, *closest) <= 2) warning += " (did you mean '" + std::string(*closest) + "'?)";
     warnings.push_back(warning + "; it is ignored");
   }
 }

@@ -164,7 +164,7 @@ Result<Context> context_for(const GlobalOptions& options, const std::string& pur
   if (!account) return std::move(account).error();
   auto server = select_server(account->config, options.server);
   if (!server) return std::move(server).error();
-  return Context{std::move(trace), std::move(*account), std::move(*server), timeout_of(options)};
+  return Context{trace, std::move(*account), std::move(*server), timeout_of(options)};
 }
 
 const char* const kNoAccount =
