@@ -209,7 +209,7 @@ Status write_key_files(const std::string& key_path, const std::string& private_t
   if (!base64) return std::move(base64).error();
   GAME_TRY(fs::make_private_dirs(fs::parent_dir(key_path)));
   GAME_TRY(fs::create_file_exclusive(key_path, private_text, 0600));
-  const Status pub_written = fs::write_file_atomic(
+  Status pub_written = fs::write_file_atomic(
       key_path + ".pub", key_type_name(pub->get()) + " " + *base64 + " game:" + uuid + "\n", 0644);
   if (!pub_written) ::unlink(key_path.c_str());  // never half a key pair
   return pub_written;
@@ -256,7 +256,7 @@ Status create_account(const std::string& path, const std::string& home, const st
     if (!public_key) return std::move(public_key).error();
     GAME_TRY(check_key_type(public_key->get(), key_path));
   }
-  const Status created = create_config(path, uuid, fs::abbreviate_home(key_path, home), {});
+  Status created = create_config(path, uuid, fs::abbreviate_home(key_path, home), {});
   if (!created && adopt.empty()) remove_key_files(key_path);  // no orphan key to block the next try
   return created;
 }
@@ -274,7 +274,7 @@ Result<Account> load_account(const std::string& path, const std::string& home, T
 // identity being replaced, a path of its own, so that the old key stays where the old config
 // (kept aside) says it is, and the new config's atomic rename is the one moment of change.
 std::string import_key_path(const std::string& config, const std::string& uuid) {
-  const std::string usual = default_key_path(config);
+  std::string usual = default_key_path(config);
   if (!fs::exists(usual) && !fs::exists(usual + ".pub")) return usual;
   return usual + "-" + uuid.substr(0, 8);
 }
@@ -296,7 +296,7 @@ Status generate_key(const std::string& key_path, const std::string& uuid) {
   const SshKey key(raw);
   auto text = new_key_text(key);
   if (!text) return std::move(text).error();
-  const Status written = write_key_files(key_path, *text, key.get(), uuid);
+  Status written = write_key_files(key_path, *text, key.get(), uuid);
   fs::wipe(*text);
   return written;
 }

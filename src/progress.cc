@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 
 namespace game {
@@ -27,9 +28,9 @@ std::string ProgressMeter::render(Clock::time_point now) const {
   // A rate from less than a second says nothing yet.
   if (elapsed < 1 || done == 0) return line;
   const double rate = static_cast<double>(done) / elapsed;
-  line += ", " + std::to_string(static_cast<std::uint64_t>(rate + 0.5)) + " lines/s";
+  line += ", " + std::to_string(std::llround(rate)) + " lines/s";
   if (total_ && *total_ > done) {
-    const auto left = static_cast<std::int64_t>(static_cast<double>(*total_ - done) / rate + 0.5);
+    const auto left = static_cast<std::int64_t>(std::llround(static_cast<double>(*total_ - done) / rate));
     line += ", about " + format_duration(std::chrono::seconds(left)) + " left";
   }
   return line;

@@ -107,6 +107,13 @@ bool inner_headers_ok(const unsigned char* p, std::size_t size, int depth) {
   if (depth > kMaxDepth) return false;
   while (size > 0) {
     if ((p[0] & 0x1f) == 0x1f || size < 2) return false;
+    // EXPLICIT tagging makes every context-specific tag of the schema constructed. asn1c matches
+    // tags without looking at that bit and decodes a primitive [n] as if it were constructed, so
+    // its contents (which this check does not descend into) would reach ber_fetch_length
+    // unchecked (found by tests/fuzz/fuzz_response).
+    if ((p[0] & 0xc0) == 0x80 && (p[0] & 0x20) == 0) return false;
+    // Likewise a SEQUENCE (the only universal constructed type here) is never primitive.
+    if (p[0] == 0x10) return false;
     std::size_t header = 2;
     std::size_t length = p[1];
     if (length & 0x80) {
