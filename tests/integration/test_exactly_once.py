@@ -19,7 +19,7 @@ import threading
 import time
 import unittest
 
-from gamehelpers import OK, PROTOCOL, UNAVAILABLE, endpoint, play, uuid_of
+from gamehelpers import OK, PROTOCOL, TIMEOUT, UNAVAILABLE, endpoint, play, uuid_of
 from harness import Home, Server, game_bin, run_game
 
 try:
@@ -102,6 +102,20 @@ def cluster_home(home, cluster, name="arena"):
     home.write_config(home.read_config() + "\n" + cluster.config_table(name))
     r = run_game(["--server", name, "whoami"], home)
     assert r.returncode == OK, r.stderr
+
+
+def move_server(home, cluster, name="arena"):
+    """Points [servers.NAME] at the cluster's addresses (a restarted cluster listens elsewhere)."""
+    addresses = ", ".join(f'"{a}"' for a in cluster.addresses)
+    home.write_config(re.sub(r"(?m)^addresses = \[.*\]$", f"addresses = [{addresses}]", home.read_config()))
+
+
+def run_printed(command, home, timeout=120):
+    """A command the client printed, pasted into a shell as printed, with only HOME and PATH."""
+    with tempfile.TemporaryDirectory() as bin_dir:
+        os.symlink(os.path.abspath(game_bin()), os.path.join(bin_dir, "game"))
+        return subprocess.run(["sh", "-c", command], cwd="/", capture_output=True, text=True, timeout=timeout,
+                              env={"HOME": home.path, "PATH": bin_dir + ":" + os.environ["PATH"]})
 
 
 def values(cluster, home):
@@ -197,6 +211,72 @@ class ProtocolTwoCluster(unittest.TestCase):
                 r = run_game(["--server", "arena_" + fault, "score", "5"], self.home, timeout=60)
                 self.assertEqual(r.returncode, PROTOCOL, r.stderr)
                 self.assertIn(message, r.stderr)
+
+
+
+@NEEDS_CLUSTER
+class NoResultEver(unittest.TestCase):
+    """A server that accepts every reconnection and drops each connection before its first result
+    (fault drop_before_result:1): every command that goes through the session pump (a one-shot
+    command, a batch, an account request) ends within 3 x --timeout of the first loss with exit 75,
+    claims nothing, and what it prints to finish the job works once the server is healthy."""
+
+    TIMEOUT = 1  # seconds: the reconnection window is 3 s
+
+    def game(self, home, *args):
+        start = time.monotonic()
+        r = run_game(["--server", "arena", "--timeout", str(self.TIMEOUT), *args], home, timeout=120)
+        return r, time.monotonic() - start
+
+    def assert_bounded(self, r, elapsed):
+        self.assertEqual(r.returncode, TIMEOUT, r.stderr)
+        self.assertIn("no result within 3 s of the first loss, across ", r.stderr)
+        # the window, plus the connection under way and the first one (each within --timeout)
+        self.assertLess(elapsed, 3 * self.TIMEOUT + 4, r.stderr)
+
+    def test_score_batch_and_key_rotate_end_within_the_bound_and_finish_once_healthy(self):
+        state = tempfile.mkdtemp(prefix="game-noresult-")
+        self.addCleanup(shutil.rmtree, state, ignore_errors=True)
+        with Home() as home:
+            self.assertEqual(run_game(["init"], home).returncode, OK)
+            path = write_lines(home, "three.txt", ["score 1", "score 2", "score 3"])
+            with Cluster(nodes=1, fault="drop_before_result:1", state_dir=state) as cluster:
+                cluster_home(home, cluster)
+                uuid = uuid_of(home)
+                r, elapsed = self.game(home, "score", "100")
+                self.assert_bounded(r, elapsed)
+                self.assertIn("(it may or may not have been recorded)", r.stderr)
+                self.assertEqual(values(cluster, home), [100])  # applied once, however often resent
+
+                r, elapsed = self.game(home, "batch", "--json", path)
+                self.assert_bounded(r, elapsed)
+                records = [json.loads(line) for line in r.stdout.splitlines()]
+                self.assertEqual([(o["line"], o["result"]) for o in records[:-1]],
+                                 [(1, "not_delivered"), (2, "not_delivered"), (3, "not_delivered")])
+                summary = records[-1]["summary"]
+                self.assertEqual((summary["sent"], summary["accepted"], summary["not_delivered"]), (3, 0, 3))
+                resume = re.search(r"resume with: (.*)$", r.stderr.strip()).group(1)
+                self.assertEqual(summary["resume"], resume)
+                # the channel is cut at its first request: line 1 is held, 2 and 3 never were
+                self.assertEqual(values(cluster, home), [100, 1])
+
+                keys_before = cluster.keys(uuid)
+                r, elapsed = self.game(home, "key", "rotate")
+                self.assert_bounded(r, elapsed)
+                self.assertIn("may or may not be on the account", r.stderr)
+                finish = re.search(r"finish with: (.*)$", r.stderr.strip()).group(1)
+                self.assertEqual(len(cluster.keys(uuid)), len(keys_before) + 1)  # the new key, added once
+
+            with Cluster(nodes=1, state_dir=state) as healthy:
+                move_server(home, healthy)
+                r = run_printed(resume, home)
+                self.assertEqual(r.returncode, OK, r.stderr)
+                self.assertIn("already applied", r.stdout)  # line 1, found applied on the resumed stream
+                self.assertEqual(values(healthy, home), [100, 1, 2, 3])
+                self.assertEqual(os.listdir(os.path.join(home.path, ".game", "pending")), [])
+                r = run_printed(finish, home)
+                self.assertEqual(r.returncode, OK, r.stderr)
+                self.assertEqual(len(healthy.keys(uuid)), len(keys_before))  # the old key is off
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ struct FakeServer {
   // Faults, counted over the whole server.
   std::uint64_t drop_after_client_bytes = 0;  // the connection dies once this many bytes came in
   bool deliver_before_drop = true;            // results already made reach the client first
+  std::uint64_t drop_every = 0;               // then again after this many more bytes (0: once)
+  bool drop_before_every_result = false;      // each channel applies a request, dies before its result
   bool extra_result = false;                  // every result twice
   bool unknown_seq = false;                   // the first result carries a seq never sent
   bool close_early = false;                   // protocol 1: close after answering all but one
@@ -100,7 +102,7 @@ class FakeChannel : public Channel {
   void die() {
     if (!server_.deliver_before_drop) output_.clear();
     dead_ = true;
-    server_.drop_after_client_bytes = 0;  // once
+    server_.drop_after_client_bytes = server_.drop_every == 0 ? 0 : server_.client_bytes + server_.drop_every;
   }
 
   void consume() {
@@ -131,6 +133,10 @@ class FakeChannel : public Channel {
         if (ok) server_.applied.push_back(seq);
         result.kind = ok ? ResultMessage::Kind::kAccepted : ResultMessage::Kind::kRejected;
         if (!ok) result.reason = "negative score";
+      }
+      if (server_.drop_before_every_result) {  // opened reaches the client, the result never
+        dead_ = true;
+        return;
       }
       for (int i = 0; i < (server_.extra_result ? 2 : 1); ++i) {
         protocol::encode_server_message(result, output_);
@@ -375,6 +381,40 @@ TEST(SessionV2, GivesUpReconnectingAfterTheWindowAndNamesWhatIsUnanswered) {
   EXPECT_GT(r.tally.sent, 3u);
   EXPECT_EQ(count(r, Outcome::kNotDelivered), r.record.outcomes.size());
   EXPECT_LT(r.seconds, 1.0);
+}
+
+// A server that accepts every reconnection and drops each one before a result: the bound runs
+// from the first loss, not from each one, so the run ends within it (75), claims nothing, and
+// backs off between attempts rather than reconnecting in a tight loop.
+TEST(SessionV2, AServerThatNeverLetsAResultThroughEndsWithinTheWindow) {
+  FakeServer server;
+  server.drop_before_every_result = true;
+  Scores source(3);
+  RunResult r = run(server, source, 1 << 20, 0, std::chrono::milliseconds(600));
+  ASSERT_FALSE(r.status);
+  EXPECT_EQ(r.status.error().code, Exit::kTimeout);
+  EXPECT_NE(r.status.error().message.find("no result within 0.6 s of the first loss"), std::string::npos)
+      << r.status.error().message;
+  EXPECT_LT(r.seconds, 1.0);
+  EXPECT_GE(r.tally.reconnections, 2u);
+  EXPECT_LE(r.tally.reconnections, 5u);                        // backoff 0, 0.1, 0.2 s, ...: not thousands
+  EXPECT_EQ(server.applied, (std::vector<std::uint64_t>{1}));  // applied once, however often resent
+  EXPECT_EQ(count(r, Outcome::kNotDelivered), 3u);
+}
+
+// Many losses, each followed by results: every recovery gets the whole window and starts its
+// backoff afresh, so a long run with a loss now and then finishes however many there are.
+TEST(SessionV2, ResultsBetweenLossesRenewTheWindow) {
+  FakeServer server;
+  server.drop_after_client_bytes = 100;
+  server.drop_every = 100;
+  Scores source(200);
+  RunResult r = run(server, source, 64, 0, std::chrono::milliseconds(300));
+  ASSERT_TRUE(r.status) << r.status.error().message;
+  EXPECT_GT(r.tally.reconnections, 10u);  // more losses than one window's backoff would allow
+  std::vector<std::uint64_t> expected(200);
+  for (std::uint64_t line = 1; line <= 200; ++line) expected[line - 1] = line;
+  EXPECT_EQ(server.applied, expected);
 }
 
 TEST(SessionV1, AnswersBeforeAResetAreCounted) {
