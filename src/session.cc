@@ -106,7 +106,9 @@ class Pump {
     for (;;) {
       Status status = stream();
       if (status) status = finish();
-      if (status && stop_requests() > 0) status = stopped();
+      // A stop that came after the last request was sent, and whose wait brought every result,
+      // stopped nothing: the run is complete, with nothing to resume.
+      if (status && stop_requests() > 0 && cut_short_) status = stopped();
       if (status) {
         held_.release(true, observer_, tally_);
         return status;
@@ -523,19 +525,17 @@ class Pump {
   int stop_requests() { return options_.stop != nullptr ? options_.stop->poll() : 0; }
   int stop_fd() const { return options_.stop != nullptr ? options_.stop->fd() : -1; }
 
-  // The first stop request: nothing more is sent; the request read but not written is named so
-  // that the report knows the first line the server has not seen. finish() then waits for the
-  // results in flight until stop_deadline_.
+  // The first stop request: nothing more is sent; the request read but not written is kept so
+  // that the report names the first line the server has not seen, after the results in flight
+  // (outcomes are reported in line order: the journal's confirmed line relies on it). finish()
+  // then waits for those results until stop_deadline_.
   Status begin_stop() {
     trace_.step(options_.stop->reason()->message + ": sending stopped");
     stop_deadline_ = Clock::now() + std::min(options_.stop_wait, options_.timeout);
     auto fetched = fetch();
     if (!fetched) return std::move(fetched).error();
+    cut_short_ = !source_done_ || have_next_;
     source_done_ = true;
-    if (have_next_) {
-      have_next_ = false;
-      observer_.on_outcome(next_.line, Outcome::kNotDelivered, {});
-    }
     return {};
   }
 
@@ -635,6 +635,7 @@ class Pump {
   bool waiting_for_source_ = false;
   Clock::time_point last_progress_;
   Clock::time_point stop_deadline_ = Clock::time_point::max();
+  bool cut_short_ = false;  // the stop left requests of the source unsent
 
   // Protocol 2 reconnection: since when no result has arrived (max: not recovering).
   Clock::time_point recovering_since_ = Clock::time_point::max();

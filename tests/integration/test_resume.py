@@ -14,7 +14,7 @@ import subprocess
 import time
 import unittest
 
-from gamehelpers import DATAERR, IOERR, OK, USAGE, endpoint, uuid_of
+from gamehelpers import DATAERR, IOERR, OK, USAGE, endpoint, entries, pending_dir, read_entry, uuid_of
 from harness import Home, Server, game_bin, run_game
 
 TOTAL = 300
@@ -28,20 +28,6 @@ def write_lines(path, lines):
 
 def client_env(home):
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home.path, "LANG": "C.UTF-8"}
-
-
-def pending_dir(home):
-    return os.path.join(home.path, ".game", "pending")
-
-
-def entries(home):
-    d = pending_dir(home)
-    return sorted(os.path.join(d, n) for n in os.listdir(d)) if os.path.isdir(d) else []
-
-
-def read_entry(path):
-    with open(path, encoding="utf-8") as f:
-        return dict(line.rstrip("\n").split(" ", 1) for line in f)
 
 
 def interrupted_batch(home, server, signo, total=TOTAL):

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -227,10 +228,16 @@ struct Record : Observer {
   void on_sent(std::uint64_t line) override { sent.push_back(line); }
   void on_outcome(std::uint64_t line, Outcome outcome, const std::string& reason) override {
     EXPECT_TRUE(outcomes.emplace(line, outcome).second) << "line " << line << " got two outcomes";
+    order.push_back(line);
     if (!reason.empty()) reasons[line] = reason;
+    if (stop != nullptr && line == stop_at)
+      stop->stop(make_error(Exit::kInterrupted, "interrupted (SIGINT)"));
   }
+  StopRequests* stop = nullptr;  // asked to stop when line `stop_at` has its outcome
+  std::uint64_t stop_at = 0;
   std::vector<std::uint64_t> sent;
   std::map<std::uint64_t, Outcome> outcomes;
+  std::vector<std::uint64_t> order;  // of the outcomes
   std::map<std::uint64_t, std::string> reasons;
 };
 
@@ -243,7 +250,7 @@ struct RunResult {
 
 RunResult run(FakeServer& server, RequestSource& source, std::uint32_t window = 1 << 20, int refuse = 0,
               std::chrono::milliseconds reconnect_for = std::chrono::milliseconds(2000),
-              std::uint64_t expected = 0) {
+              std::uint64_t expected = 0, std::uint64_t stop_at = 0) {
   FakeConnector connector(server, window);
   SessionOptions options;
   options.protocol = server.protocol;
@@ -253,6 +260,12 @@ RunResult run(FakeServer& server, RequestSource& source, std::uint32_t window = 
   options.reconnect_for = reconnect_for;
   Trace trace(false);
   RunResult r;
+  StopRequests stop;
+  if (stop_at != 0) {
+    options.stop = &stop;
+    r.record.stop = &stop;
+    r.record.stop_at = stop_at;
+  }
   auto first = connector.connect(trace);
   static_cast<FakeChannel&>(**first).expected_requests = expected;
   connector.refuse = refuse;
@@ -415,6 +428,32 @@ TEST(SessionV2, ResultsBetweenLossesRenewTheWindow) {
   std::vector<std::uint64_t> expected(200);
   for (std::uint64_t line = 1; line <= 200; ++line) expected[line - 1] = line;
   EXPECT_EQ(server.applied, expected);
+}
+
+// Ctrl-C while requests are still unsent: the run stops (130), the rest is for --resume. The
+// results in flight are reported, then the line read but not sent, in line order: the journal
+// confirms the lines up to the first one without a result.
+TEST(SessionV2, AStopBeforeTheLastRequestIsSentEndsTheRunInLineOrder) {
+  FakeServer server;
+  Scores source(5000);
+  RunResult r = run(server, source, /*window=*/40, 0, std::chrono::milliseconds(2000), 0, /*stop_at=*/3);
+  ASSERT_FALSE(r.status);
+  EXPECT_EQ(r.status.error().code, Exit::kInterrupted);
+  EXPECT_LT(server.applied.size(), 5000u);
+  EXPECT_TRUE(std::is_sorted(r.record.order.begin(), r.record.order.end()));
+  EXPECT_EQ(r.record.order.size(), r.tally.sent + 1);  // every line sent, and the next one
+  EXPECT_EQ(r.record.outcomes.rbegin()->second, Outcome::kNotDelivered);
+  EXPECT_EQ(r.tally.accepted, r.tally.sent);  // the fake answers at once: all in flight came back
+}
+
+// Ctrl-C after the last request was sent, its results arriving within the stop's wait: nothing
+// was stopped, so the run is complete (no resume command that would find nothing to send).
+TEST(SessionV2, AStopAfterTheLastRequestWhoseResultsArriveStopsNothing) {
+  FakeServer server;
+  Scores source(5);
+  RunResult r = run(server, source, 1 << 20, 0, std::chrono::milliseconds(2000), 0, /*stop_at=*/1);
+  ASSERT_TRUE(r.status) << r.status.error().message;
+  EXPECT_EQ(r.tally.accepted, 5u);
 }
 
 TEST(SessionV1, AnswersBeforeAResetAreCounted) {
