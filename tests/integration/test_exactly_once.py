@@ -122,6 +122,66 @@ def values(cluster, home):
     return [value for _, value, _, _ in cluster.scores(uuid_of(home))]
 
 
+class Watched:
+    """A client run whose stdout records and -v stderr are read as they come: `records` (lines of
+    stdout), `nodes` (the node of each connection, from -v), `reconnections`, `ended`."""
+
+    def __init__(self, argv, home, node_of):
+        self.proc = subprocess.Popen(argv, env={"HOME": home.path, "PATH": os.environ["PATH"]},
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        self.node_of = node_of
+        self.records, self.err, self.nodes = [], [], []
+        self.reconnections = 0
+        self.ended = False
+        self._open = 2
+        self._changed = threading.Condition()
+        self._threads = [threading.Thread(target=self._read, args=(s, f), daemon=True)
+                         for s, f in ((self.proc.stdout, self._record), (self.proc.stderr, self._trace))]
+        for thread in self._threads:
+            thread.start()
+
+    def _record(self, line):
+        self.records.append(line)
+
+    def _trace(self, line):
+        self.err.append(line)
+        found = re.search(r"(?:connected|reconnected) to (127\.0\.0\.1:\d+)", line)
+        if found:
+            self.nodes.append(self.node_of[found.group(1)])
+        if "reconnected to " in line:
+            self.reconnections += 1
+
+    def _read(self, stream, handle):
+        for line in stream:
+            with self._changed:
+                handle(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._open -= 1
+            self.ended = self._open == 0
+            self._changed.notify_all()
+
+    def wait_for(self, predicate, what, timeout=120):
+        """Waits until predicate(self) holds or the client has ended; the number of records then."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: predicate(self) or self.ended, timeout):
+                raise AssertionError(f"no {what} within {timeout} s:\n{''.join(self.err[-30:])}")
+            return len(self.records)
+
+    def wait(self, timeout=600):
+        return self.proc.wait(timeout=timeout)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for thread in self._threads:
+            thread.join(timeout=60)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
 @NEEDS_CLUSTER
 class ProtocolTwoCluster(unittest.TestCase):
     def setUp(self):
@@ -131,65 +191,39 @@ class ProtocolTwoCluster(unittest.TestCase):
 
     def test_nodes_killed_mid_batch_the_client_fails_over_and_every_line_is_held_once(self):
         n = 100_000
-        with Cluster(nodes=3) as cluster:
+        with Cluster(nodes=4) as cluster:
             cluster_home(self.home, cluster)
             path = write_lines(self.home, "big.txt", [f"score {i}" for i in range(1, n + 1)])
-            client = subprocess.Popen([game_bin(), "--server", "arena", "-v", "batch", path],
-                                      env={"HOME": self.home.path, "PATH": os.environ["PATH"]},
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            node_of = {f"127.0.0.1:{port}": i for i, port in enumerate(cluster.ports)}
-            current = []  # the node the client is connected to, from its -v lines
-            reconnections = []
-            err_lines = []
-
-            def read_stderr():
-                for line in client.stderr:
-                    err_lines.append(line)
-                    found = re.search(r"(?:connected|reconnected) to (127\.0\.0\.1:\d+)", line)
-                    if found:
-                        current.append(node_of[found.group(1)])
-                    if "reconnected to " in line:
-                        reconnections.append(line)
-
-            reader = threading.Thread(target=read_stderr, daemon=True)
-            reader.start()
+            client = Watched([game_bin(), "--server", "arena", "-v", "batch", "--json", path], self.home,
+                             {f"127.0.0.1:{port}": i for i, port in enumerate(cluster.ports)})
             kills = []
-            restarts = []
-            # Three times: once the client has been sending to a node for a moment, SIGKILL that
-            # node; restart it shortly after, so that the cluster keeps a majority.
-            for _ in range(3):
-                deadline = time.monotonic() + 60
-                # Connected (at first) or reconnected after the previous kill.
-                while client.poll() is None and (not current or len(reconnections) < len(kills)) and \
-                        time.monotonic() < deadline:
-                    time.sleep(0.01)
-                time.sleep(0.25)
-                if client.poll() is not None:
-                    break
-                node = current[-1]
-                cluster.kill(node)
-                kills.append(node)
-                restarts.append(threading.Timer(0.5, cluster.start, args=(node,)))
-                restarts[-1].start()
-            for restart in restarts:
-                restart.join(timeout=180)
             try:
-                out = client.stdout.read()
-                client.wait(timeout=600)
+                # Three times: once the client's results show it working on a node (2,000 more
+                # results since it connected there), SIGKILL that node; the client fails over to
+                # one of the others. Each step waits for what the client reports, never for time.
+                # (A node restarted meanwhile would hold the launcher for seconds, in which the
+                # client finishes the batch: four nodes, so that one is left after three kills.)
+                for _ in range(3):
+                    base = client.wait_for(lambda c: c.reconnections >= len(kills) and c.nodes, "a connection")
+                    client.wait_for(lambda c: len(c.records) >= base + 2_000, "2,000 results on the node")
+                    if client.ended:
+                        break
+                    node = client.nodes[-1]
+                    cluster.kill(node)
+                    kills.append(node)
+                rc = client.wait()
             finally:
-                if client.poll() is None:
-                    client.kill()
-            reader.join(timeout=60)
-            client.stdout.close()
-            client.stderr.close()
-            err = "".join(err_lines)
-            self.assertEqual(client.returncode, OK, err[-3000:])
+                client.close()
+            err = "".join(client.err)
+            self.assertEqual(rc, OK, err[-3000:])
             self.assertEqual(len(kills), 3, "the batch ended before every kill")
-            self.assertGreaterEqual(err.count("reconnected to "), 3, err[-3000:])
+            self.assertGreaterEqual(client.reconnections, 3, err[-3000:])
             held = values(cluster, self.home)
             self.assertEqual(len(held), n)
             self.assertEqual(held, list(range(1, n + 1)))  # once each, in order
-            self.assertRegex(out, rf"^{n} sent, \d+ accepted, 0 rejected")
+            summary = json.loads(client.records[-1])["summary"]
+            self.assertEqual((summary["sent"], summary["rejected"]), (n, 0))
+            self.assertEqual(summary["accepted"] + summary["duplicate"], n)
 
     def test_drop_before_result_the_applied_line_comes_back_as_duplicate(self):
         with Cluster(nodes=1, fault="drop_before_result:3") as cluster:
