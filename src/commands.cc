@@ -12,6 +12,7 @@
 #include <functional>
 #include <iostream>
 #include <iterator>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
@@ -333,16 +334,15 @@ std::string resume_command(const GlobalOptions& options, const Target& target, c
   return command + " batch --resume" + (file.front() == '-' ? " -- " : " ") + text::shell_quote(file);
 }
 
-// Asks on the controlling terminal; the first character of the answer, or 0 for none.
+// Asks on the controlling terminal (every prompt of the client): the first character of the
+// answer, or 0 for none; an error when there is no terminal, so a script never waits on one.
 Result<char> ask(const std::string& question) {
-  std::FILE* tty = std::fopen("/dev/tty", "r+e");
-  if (tty == nullptr) return make_error(Exit::kUsage, "no terminal to ask on");
-  std::fprintf(tty, "%s ", question.c_str());
-  std::fflush(tty);
+  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> tty(std::fopen("/dev/tty", "r+e"), &std::fclose);
+  if (!tty) return make_error(Exit::kUsage, "no terminal to ask on");
+  std::fprintf(tty.get(), "%s ", question.c_str());
+  std::fflush(tty.get());
   char answer[16] = {0};
-  const bool got = std::fgets(answer, sizeof answer, tty) != nullptr;
-  std::fclose(tty);
-  return got ? answer[0] : '\0';
+  return std::fgets(answer, sizeof answer, tty.get()) != nullptr ? answer[0] : '\0';
 }
 
 enum class Continue { kResume, kNew };
@@ -573,13 +573,6 @@ Result<Exit> run_batch(const GlobalOptions& given_options, const BatchOptions& g
 
 namespace {
 
-// Asks a yes/no question on the terminal; scripts without one must say --yes.
-Result<bool> confirm(const std::string& question) {
-  auto answer = ask(question + " [y/N]");
-  if (!answer) return make_error(Exit::kUsage, "no terminal to confirm on: use --yes");
-  return *answer == 'y' || *answer == 'Y';
-}
-
 Status write_output(const std::string& output, const std::string& text) {
   if (output.empty() || output == "-") {
     std::fwrite(text.data(), 1, text.size(), stdout);
@@ -629,9 +622,10 @@ Result<Exit> run_trust(const GlobalOptions& options, const std::string& server_n
                                          options.host_key + "; nothing recorded");
   }
   if (!yes && options.host_key.empty()) {
-    auto answer = confirm("Trust this host key?");
-    if (!answer) return std::move(answer).error();
-    if (!*answer) return make_error(Exit::kNoPerm, "host key not trusted; nothing recorded");
+    auto answer = ask("Trust this host key? [y/N]");
+    if (!answer) return make_error(Exit::kUsage, "no terminal to confirm on: use --yes");
+    if (*answer != 'y' && *answer != 'Y')
+      return make_error(Exit::kNoPerm, "host key not trusted; nothing recorded");
   }
   GAME_TRY(record_host_key(path, *server, connected->endpoint, *offered, HostKeyRecord::kReplace,
                            !options.host_key.empty(), timeout_of(options)));

@@ -106,7 +106,9 @@ class Pump {
     for (;;) {
       Status status = stream();
       if (status) status = finish();
-      if (status && stop_requests() > 0) status = stopped();
+      // A stop that came after the last request was sent, and whose wait brought every result,
+      // stopped nothing: the run is complete, with nothing to resume.
+      if (status && stop_requests() > 0 && cut_short_) status = stopped();
       if (status) {
         held_.release(true, observer_, tally_);
         return status;
@@ -267,6 +269,7 @@ class Pump {
       if (const auto* opened = std::get_if<protocol::Opened>(&**message)) {
         if (opened_) return protocol_error("server sent opened twice");
         opened_ = true;
+        if (unanswered_.empty()) recovered();
         trace_.step("stream open on " + channel_->peer() + ", lastSeq " + std::to_string(opened->last_seq));
         continue;
       }
@@ -291,6 +294,7 @@ class Pump {
                             std::to_string(unanswered_.front().seq) + " was due");
     }
     const std::uint64_t line = unanswered_.front().seq;
+    recovered();
     last_answered_ = line;
     unanswered_.pop_front();
     --written_;
@@ -449,57 +453,89 @@ class Pump {
     return need_server ? last_progress_ + options_.timeout : Clock::time_point::max();
   }
 
-  // Protocol 2 after a loss: new channels (each tries every address of the server in turn),
-  // with backoff, until options_.reconnect_for has passed.
+  // Protocol 2 after a loss: new channels (each tries every address of the server in turn), with
+  // backoff. The bound is per recovery, not per loss: it runs from the first loss after the last
+  // result, so a server that accepts every reconnection and drops each before a result cannot
+  // keep the client forever, while a long batch that loses a node now and then (results flowing
+  // in between) always gets the whole window again. The backoff, too, grows across the
+  // reconnections of one recovery, so such a server is not hammered in a tight loop.
   Status reconnect(Error cause) {
+    if (!recovering()) {
+      recovering_since_ = Clock::now();
+      backoff_ = std::chrono::milliseconds(0);
+      reconnections_ = 0;
+    }
     trace_.step(cause.message + "; reconnecting");
-    const auto start = Clock::now();
-    auto delay = std::chrono::milliseconds(0);
-    for (int attempt = 1;; ++attempt) {
+    std::string refused;  // why the last attempt failed; empty while the last one connected
+    for (;;) {
+      const auto now = Clock::now();
+      if (now >= give_up_at()) return gave_up(std::move(cause), refused);
+      // The last attempt is made at the end of the window, not skipped for a backoff beyond it.
+      const auto delay = std::min(backoff_, std::chrono::ceil<std::chrono::milliseconds>(give_up_at() - now));
       if (delay.count() > 0) {
         pollfd stop{stop_fd(), POLLIN, 0};
         ::poll(&stop, 1, static_cast<int>(delay.count()));
       }
       if (stop_requests() > 0) return stopped();
+      backoff_ = backoff_.count() == 0 ? kFirstBackoff : std::min(backoff_ * 2, kMaxBackoff);
       auto channel = connector_.connect(trace_);
-      if (channel) {
-        channel_ = std::move(*channel);
-        ++tally_.reconnections;
-        trace_.step("reconnected to " + channel_->peer() + " (attempt " + std::to_string(attempt) + ")");
-        reader_v2_ = protocol::ServerMessageReader();
-        opened_ = open_written_ = eof_sent_ = false;
-        written_ = 0;
-        last_answered_ = 0;
-        return {};
+      if (!channel) {
+        if (!is_loss(channel.error())) return std::move(channel).error();
+        refused = channel.error().message;
+        trace_.step("reconnection attempt failed: " + refused);
+        continue;
       }
-      if (!is_loss(channel.error())) return std::move(channel).error();
-      trace_.step("reconnection attempt " + std::to_string(attempt) + ": " + channel.error().message);
-      delay = delay.count() == 0 ? kFirstBackoff : std::min(delay * 2, kMaxBackoff);
-      if (Clock::now() + delay - start >= options_.reconnect_for) {
-        cause.message += "; no node answered within " + seconds_text(options_.reconnect_for) +
-                         " of reconnecting (last: " + channel.error().message + ")";
-        return cause;
-      }
+      channel_ = std::move(*channel);
+      ++tally_.reconnections;
+      ++reconnections_;
+      trace_.step("reconnected to " + channel_->peer() + " (" + count_text(reconnections_, "reconnection") +
+                  " since the last result)");
+      reader_v2_ = protocol::ServerMessageReader();
+      opened_ = open_written_ = eof_sent_ = false;
+      written_ = 0;
+      last_answered_ = 0;
+      return {};
     }
+  }
+
+  // The end of a recovery: no node answered (69), or nodes answered but none let a result
+  // through (75) within reconnect_for of the first loss.
+  Error gave_up(Error cause, const std::string& refused) const {
+    const std::string window = seconds_text(options_.reconnect_for);
+    if (!refused.empty() || reconnections_ == 0) {
+      cause.code = Exit::kUnavailable;
+      cause.message += "; no node answered within " + window + " of reconnecting" +
+                       (refused.empty() ? "" : " (last: " + refused + ")");
+    } else {
+      cause.code = Exit::kTimeout;
+      cause.message += "; no result within " + window + " of the first loss, across " +
+                       count_text(reconnections_, "reconnection") + " (each lost before a result)";
+    }
+    return cause;
+  }
+
+  // A result, or a reconnected stream with nothing left to resend, ends a recovery.
+  void recovered() { recovering_since_ = Clock::time_point::max(); }
+  bool recovering() const { return recovering_since_ != Clock::time_point::max(); }
+  Clock::time_point give_up_at() const {
+    return recovering() ? recovering_since_ + options_.reconnect_for : Clock::time_point::max();
   }
 
   // Stop requests so far (signals, closed output); 0 without a StopRequests.
   int stop_requests() { return options_.stop != nullptr ? options_.stop->poll() : 0; }
   int stop_fd() const { return options_.stop != nullptr ? options_.stop->fd() : -1; }
 
-  // The first stop request: nothing more is sent; the request read but not written is named so
-  // that the report knows the first line the server has not seen. finish() then waits for the
-  // results in flight until stop_deadline_.
+  // The first stop request: nothing more is sent; the request read but not written is kept so
+  // that the report names the first line the server has not seen, after the results in flight
+  // (outcomes are reported in line order: the journal's confirmed line relies on it). finish()
+  // then waits for those results until stop_deadline_.
   Status begin_stop() {
     trace_.step(options_.stop->reason()->message + ": sending stopped");
     stop_deadline_ = Clock::now() + std::min(options_.stop_wait, options_.timeout);
     auto fetched = fetch();
     if (!fetched) return std::move(fetched).error();
+    cut_short_ = !source_done_ || have_next_;
     source_done_ = true;
-    if (have_next_) {
-      have_next_ = false;
-      observer_.on_outcome(next_.line, Outcome::kNotDelivered, {});
-    }
     return {};
   }
 
@@ -599,6 +635,12 @@ class Pump {
   bool waiting_for_source_ = false;
   Clock::time_point last_progress_;
   Clock::time_point stop_deadline_ = Clock::time_point::max();
+  bool cut_short_ = false;  // the stop left requests of the source unsent
+
+  // Protocol 2 reconnection: since when no result has arrived (max: not recovering).
+  Clock::time_point recovering_since_ = Clock::time_point::max();
+  std::chrono::milliseconds backoff_{0};
+  std::uint64_t reconnections_ = 0;  // in this recovery
 };
 
 }  // namespace

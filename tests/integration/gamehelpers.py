@@ -74,6 +74,23 @@ def write_lines(home, name, lines):
     return path
 
 
+def pending_dir(home):
+    """Where the client journals unfinished submissions (docs/batch.md, "Resuming")."""
+    return os.path.join(home.path, ".game", "pending")
+
+
+def entries(home):
+    """The journal's entries: one path per unfinished submission."""
+    d = pending_dir(home)
+    return sorted(os.path.join(d, n) for n in os.listdir(d)) if os.path.isdir(d) else []
+
+
+def read_entry(path):
+    """A journal entry's `key value` lines as a dict."""
+    with open(path, encoding="utf-8") as f:
+        return dict(line.rstrip("\n").split(" ", 1) for line in f)
+
+
 def run_command(cmd, **kwargs):
     """subprocess.run with output captured as text, no stdin and a 120 s bound."""
     kwargs.setdefault("capture_output", True)

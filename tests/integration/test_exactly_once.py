@@ -19,7 +19,7 @@ import threading
 import time
 import unittest
 
-from gamehelpers import OK, PROTOCOL, UNAVAILABLE, endpoint, play, uuid_of
+from gamehelpers import OK, PROTOCOL, TIMEOUT, UNAVAILABLE, endpoint, play, uuid_of
 from harness import Home, Server, game_bin, run_game
 
 try:
@@ -104,8 +104,82 @@ def cluster_home(home, cluster, name="arena"):
     assert r.returncode == OK, r.stderr
 
 
+def move_server(home, cluster, name="arena"):
+    """Points [servers.NAME] at the cluster's addresses (a restarted cluster listens elsewhere)."""
+    addresses = ", ".join(f'"{a}"' for a in cluster.addresses)
+    home.write_config(re.sub(r"(?m)^addresses = \[.*\]$", f"addresses = [{addresses}]", home.read_config()))
+
+
+def run_printed(command, home, timeout=120):
+    """A command the client printed, pasted into a shell as printed, with only HOME and PATH."""
+    with tempfile.TemporaryDirectory() as bin_dir:
+        os.symlink(os.path.abspath(game_bin()), os.path.join(bin_dir, "game"))
+        return subprocess.run(["sh", "-c", command], cwd="/", capture_output=True, text=True, timeout=timeout,
+                              env={"HOME": home.path, "PATH": bin_dir + ":" + os.environ["PATH"]})
+
+
 def values(cluster, home):
     return [value for _, value, _, _ in cluster.scores(uuid_of(home))]
+
+
+class Watched:
+    """A client run whose stdout records and -v stderr are read as they come: `records` (lines of
+    stdout), `nodes` (the node of each connection, from -v), `reconnections`, `ended`."""
+
+    def __init__(self, argv, home, node_of):
+        self.proc = subprocess.Popen(argv, env={"HOME": home.path, "PATH": os.environ["PATH"]},
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        self.node_of = node_of
+        self.records, self.err, self.nodes = [], [], []
+        self.reconnections = 0
+        self.ended = False
+        self._open = 2
+        self._changed = threading.Condition()
+        self._threads = [threading.Thread(target=self._read, args=(s, f), daemon=True)
+                         for s, f in ((self.proc.stdout, self._record), (self.proc.stderr, self._trace))]
+        for thread in self._threads:
+            thread.start()
+
+    def _record(self, line):
+        self.records.append(line)
+
+    def _trace(self, line):
+        self.err.append(line)
+        found = re.search(r"(?:connected|reconnected) to (127\.0\.0\.1:\d+)", line)
+        if found:
+            self.nodes.append(self.node_of[found.group(1)])
+        if "reconnected to " in line:
+            self.reconnections += 1
+
+    def _read(self, stream, handle):
+        for line in stream:
+            with self._changed:
+                handle(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._open -= 1
+            self.ended = self._open == 0
+            self._changed.notify_all()
+
+    def wait_for(self, predicate, what, timeout=120):
+        """Waits until predicate(self) holds or the client has ended; the number of records then."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: predicate(self) or self.ended, timeout):
+                raise AssertionError(f"no {what} within {timeout} s:\n{''.join(self.err[-30:])}")
+            return len(self.records)
+
+    def wait(self, timeout=600):
+        return self.proc.wait(timeout=timeout)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for thread in self._threads:
+            thread.join(timeout=60)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
 
 
 @NEEDS_CLUSTER
@@ -117,65 +191,39 @@ class ProtocolTwoCluster(unittest.TestCase):
 
     def test_nodes_killed_mid_batch_the_client_fails_over_and_every_line_is_held_once(self):
         n = 100_000
-        with Cluster(nodes=3) as cluster:
+        with Cluster(nodes=4) as cluster:
             cluster_home(self.home, cluster)
             path = write_lines(self.home, "big.txt", [f"score {i}" for i in range(1, n + 1)])
-            client = subprocess.Popen([game_bin(), "--server", "arena", "-v", "batch", path],
-                                      env={"HOME": self.home.path, "PATH": os.environ["PATH"]},
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            node_of = {f"127.0.0.1:{port}": i for i, port in enumerate(cluster.ports)}
-            current = []  # the node the client is connected to, from its -v lines
-            reconnections = []
-            err_lines = []
-
-            def read_stderr():
-                for line in client.stderr:
-                    err_lines.append(line)
-                    found = re.search(r"(?:connected|reconnected) to (127\.0\.0\.1:\d+)", line)
-                    if found:
-                        current.append(node_of[found.group(1)])
-                    if "reconnected to " in line:
-                        reconnections.append(line)
-
-            reader = threading.Thread(target=read_stderr, daemon=True)
-            reader.start()
+            client = Watched([game_bin(), "--server", "arena", "-v", "batch", "--json", path], self.home,
+                             {f"127.0.0.1:{port}": i for i, port in enumerate(cluster.ports)})
             kills = []
-            restarts = []
-            # Three times: once the client has been sending to a node for a moment, SIGKILL that
-            # node; restart it shortly after, so that the cluster keeps a majority.
-            for _ in range(3):
-                deadline = time.monotonic() + 60
-                # Connected (at first) or reconnected after the previous kill.
-                while client.poll() is None and (not current or len(reconnections) < len(kills)) and \
-                        time.monotonic() < deadline:
-                    time.sleep(0.01)
-                time.sleep(0.25)
-                if client.poll() is not None:
-                    break
-                node = current[-1]
-                cluster.kill(node)
-                kills.append(node)
-                restarts.append(threading.Timer(0.5, cluster.start, args=(node,)))
-                restarts[-1].start()
-            for restart in restarts:
-                restart.join(timeout=180)
             try:
-                out = client.stdout.read()
-                client.wait(timeout=600)
+                # Three times: once the client's results show it working on a node (2,000 more
+                # results since it connected there), SIGKILL that node; the client fails over to
+                # one of the others. Each step waits for what the client reports, never for time.
+                # (A node restarted meanwhile would hold the launcher for seconds, in which the
+                # client finishes the batch: four nodes, so that one is left after three kills.)
+                for _ in range(3):
+                    base = client.wait_for(lambda c: c.reconnections >= len(kills) and c.nodes, "a connection")
+                    client.wait_for(lambda c: len(c.records) >= base + 2_000, "2,000 results on the node")
+                    if client.ended:
+                        break
+                    node = client.nodes[-1]
+                    cluster.kill(node)
+                    kills.append(node)
+                rc = client.wait()
             finally:
-                if client.poll() is None:
-                    client.kill()
-            reader.join(timeout=60)
-            client.stdout.close()
-            client.stderr.close()
-            err = "".join(err_lines)
-            self.assertEqual(client.returncode, OK, err[-3000:])
+                client.close()
+            err = "".join(client.err)
+            self.assertEqual(rc, OK, err[-3000:])
             self.assertEqual(len(kills), 3, "the batch ended before every kill")
-            self.assertGreaterEqual(err.count("reconnected to "), 3, err[-3000:])
+            self.assertGreaterEqual(client.reconnections, 3, err[-3000:])
             held = values(cluster, self.home)
             self.assertEqual(len(held), n)
             self.assertEqual(held, list(range(1, n + 1)))  # once each, in order
-            self.assertRegex(out, rf"^{n} sent, \d+ accepted, 0 rejected")
+            summary = json.loads(client.records[-1])["summary"]
+            self.assertEqual((summary["sent"], summary["rejected"]), (n, 0))
+            self.assertEqual(summary["accepted"] + summary["duplicate"], n)
 
     def test_drop_before_result_the_applied_line_comes_back_as_duplicate(self):
         with Cluster(nodes=1, fault="drop_before_result:3") as cluster:
@@ -197,6 +245,72 @@ class ProtocolTwoCluster(unittest.TestCase):
                 r = run_game(["--server", "arena_" + fault, "score", "5"], self.home, timeout=60)
                 self.assertEqual(r.returncode, PROTOCOL, r.stderr)
                 self.assertIn(message, r.stderr)
+
+
+
+@NEEDS_CLUSTER
+class NoResultEver(unittest.TestCase):
+    """A server that accepts every reconnection and drops each connection before its first result
+    (fault drop_before_result:1): every command that goes through the session pump (a one-shot
+    command, a batch, an account request) ends within 3 x --timeout of the first loss with exit 75,
+    claims nothing, and what it prints to finish the job works once the server is healthy."""
+
+    TIMEOUT = 1  # seconds: the reconnection window is 3 s
+
+    def game(self, home, *args):
+        start = time.monotonic()
+        r = run_game(["--server", "arena", "--timeout", str(self.TIMEOUT), *args], home, timeout=120)
+        return r, time.monotonic() - start
+
+    def assert_bounded(self, r, elapsed):
+        self.assertEqual(r.returncode, TIMEOUT, r.stderr)
+        self.assertIn("no result within 3 s of the first loss, across ", r.stderr)
+        # the window, plus the connection under way and the first one (each within --timeout)
+        self.assertLess(elapsed, 3 * self.TIMEOUT + 4, r.stderr)
+
+    def test_score_batch_and_key_rotate_end_within_the_bound_and_finish_once_healthy(self):
+        state = tempfile.mkdtemp(prefix="game-noresult-")
+        self.addCleanup(shutil.rmtree, state, ignore_errors=True)
+        with Home() as home:
+            self.assertEqual(run_game(["init"], home).returncode, OK)
+            path = write_lines(home, "three.txt", ["score 1", "score 2", "score 3"])
+            with Cluster(nodes=1, fault="drop_before_result:1", state_dir=state) as cluster:
+                cluster_home(home, cluster)
+                uuid = uuid_of(home)
+                r, elapsed = self.game(home, "score", "100")
+                self.assert_bounded(r, elapsed)
+                self.assertIn("(it may or may not have been recorded)", r.stderr)
+                self.assertEqual(values(cluster, home), [100])  # applied once, however often resent
+
+                r, elapsed = self.game(home, "batch", "--json", path)
+                self.assert_bounded(r, elapsed)
+                records = [json.loads(line) for line in r.stdout.splitlines()]
+                self.assertEqual([(o["line"], o["result"]) for o in records[:-1]],
+                                 [(1, "not_delivered"), (2, "not_delivered"), (3, "not_delivered")])
+                summary = records[-1]["summary"]
+                self.assertEqual((summary["sent"], summary["accepted"], summary["not_delivered"]), (3, 0, 3))
+                resume = re.search(r"resume with: (.*)$", r.stderr.strip()).group(1)
+                self.assertEqual(summary["resume"], resume)
+                # the channel is cut at its first request: line 1 is held, 2 and 3 never were
+                self.assertEqual(values(cluster, home), [100, 1])
+
+                keys_before = cluster.keys(uuid)
+                r, elapsed = self.game(home, "key", "rotate")
+                self.assert_bounded(r, elapsed)
+                self.assertIn("may or may not be on the account", r.stderr)
+                finish = re.search(r"finish with: (.*)$", r.stderr.strip()).group(1)
+                self.assertEqual(len(cluster.keys(uuid)), len(keys_before) + 1)  # the new key, added once
+
+            with Cluster(nodes=1, state_dir=state) as healthy:
+                move_server(home, healthy)
+                r = run_printed(resume, home)
+                self.assertEqual(r.returncode, OK, r.stderr)
+                self.assertIn("already applied", r.stdout)  # line 1, found applied on the resumed stream
+                self.assertEqual(values(healthy, home), [100, 1, 2, 3])
+                self.assertEqual(os.listdir(os.path.join(home.path, ".game", "pending")), [])
+                r = run_printed(finish, home)
+                self.assertEqual(r.returncode, OK, r.stderr)
+                self.assertEqual(len(healthy.keys(uuid)), len(keys_before))  # the old key is off
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import subprocess
 import time
 import unittest
 
-from gamehelpers import DATAERR, IOERR, OK, USAGE, endpoint, uuid_of
+from gamehelpers import DATAERR, IOERR, OK, USAGE, endpoint, entries, pending_dir, read_entry, uuid_of
 from harness import Home, Server, game_bin, run_game
 
 TOTAL = 300
@@ -28,20 +28,6 @@ def write_lines(path, lines):
 
 def client_env(home):
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home.path, "LANG": "C.UTF-8"}
-
-
-def pending_dir(home):
-    return os.path.join(home.path, ".game", "pending")
-
-
-def entries(home):
-    d = pending_dir(home)
-    return sorted(os.path.join(d, n) for n in os.listdir(d)) if os.path.isdir(d) else []
-
-
-def read_entry(path):
-    with open(path, encoding="utf-8") as f:
-        return dict(line.rstrip("\n").split(" ", 1) for line in f)
 
 
 def interrupted_batch(home, server, signo, total=TOTAL):
@@ -62,16 +48,22 @@ def interrupted_batch(home, server, signo, total=TOTAL):
     return path, client.returncode, out, err
 
 
+def stopped_with_sigint(test, home):
+    """A batch to a server that acknowledges 50 lines, stopped with SIGINT (exit 130); the server
+    is stopped too, to be restarted on its state and port. (path, state, port, endpoint)."""
+    paused = Server(mode="pause:50").start()
+    try:
+        path, rc, _, err = interrupted_batch(home, paused, signal.SIGINT)
+        test.assertEqual(rc, 130, err)
+        return path, paused.state_dir, paused.port, endpoint(paused)
+    finally:
+        paused.stop()
+
+
 class Journal(unittest.TestCase):
     def test_sigint_then_resume_records_every_line_exactly_once_and_removes_the_entry(self):
         with Home() as home:
-            paused = Server(mode="pause:50").start()
-            try:
-                path, rc, out, err = interrupted_batch(home, paused, signal.SIGINT)
-                self.assertEqual(rc, 130, err)
-                state, port = paused.state_dir, paused.port
-            finally:
-                paused.stop()
+            path, state, port, paused_server = stopped_with_sigint(self, home)
             # The journal: private directory, private file, a few bytes naming the stream and file.
             [entry] = entries(home)
             self.assertEqual(stat.S_IMODE(os.stat(os.path.join(home.path, ".game")).st_mode), 0o700)
@@ -82,7 +74,7 @@ class Journal(unittest.TestCase):
             self.assertRegex(fields["stream"], r"^[0-9a-f]{32}$")
             self.assertEqual(fields["file"], os.path.abspath(path))
             self.assertEqual(fields["confirmed"], "50")
-            self.assertEqual(fields["server"], endpoint(paused))
+            self.assertEqual(fields["server"], paused_server)
             self.assertEqual(fields["config"], home.config_path)
             self.assertEqual(int(fields["size"]), os.path.getsize(path))
 
@@ -215,13 +207,7 @@ class Prompt(unittest.TestCase):
 
     def test_asks_then_abort_sends_nothing_and_resume_finishes(self):
         with Home() as home:
-            paused = Server(mode="pause:50").start()
-            try:
-                path, rc, _, err = interrupted_batch(home, paused, signal.SIGINT)
-                self.assertEqual(rc, 130, err)
-                state, port = paused.state_dir, paused.port
-            finally:
-                paused.stop()
+            path, state, port, _ = stopped_with_sigint(self, home)
             with Server(mode="ack", state_dir=state, port=port) as again:
                 uuid = uuid_of(home)
                 rc, text = self.run_on_pty(home, ["--server", endpoint(again), "batch", path], b"a\n")

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -34,6 +35,8 @@ struct FakeServer {
   // Faults, counted over the whole server.
   std::uint64_t drop_after_client_bytes = 0;  // the connection dies once this many bytes came in
   bool deliver_before_drop = true;            // results already made reach the client first
+  std::uint64_t drop_every = 0;               // then again after this many more bytes (0: once)
+  bool drop_before_every_result = false;      // each channel applies a request, dies before its result
   bool extra_result = false;                  // every result twice
   bool unknown_seq = false;                   // the first result carries a seq never sent
   bool close_early = false;                   // protocol 1: close after answering all but one
@@ -100,7 +103,7 @@ class FakeChannel : public Channel {
   void die() {
     if (!server_.deliver_before_drop) output_.clear();
     dead_ = true;
-    server_.drop_after_client_bytes = 0;  // once
+    server_.drop_after_client_bytes = server_.drop_every == 0 ? 0 : server_.client_bytes + server_.drop_every;
   }
 
   void consume() {
@@ -131,6 +134,10 @@ class FakeChannel : public Channel {
         if (ok) server_.applied.push_back(seq);
         result.kind = ok ? ResultMessage::Kind::kAccepted : ResultMessage::Kind::kRejected;
         if (!ok) result.reason = "negative score";
+      }
+      if (server_.drop_before_every_result) {  // opened reaches the client, the result never
+        dead_ = true;
+        return;
       }
       for (int i = 0; i < (server_.extra_result ? 2 : 1); ++i) {
         protocol::encode_server_message(result, output_);
@@ -221,10 +228,16 @@ struct Record : Observer {
   void on_sent(std::uint64_t line) override { sent.push_back(line); }
   void on_outcome(std::uint64_t line, Outcome outcome, const std::string& reason) override {
     EXPECT_TRUE(outcomes.emplace(line, outcome).second) << "line " << line << " got two outcomes";
+    order.push_back(line);
     if (!reason.empty()) reasons[line] = reason;
+    if (stop != nullptr && line == stop_at)
+      stop->stop(make_error(Exit::kInterrupted, "interrupted (SIGINT)"));
   }
+  StopRequests* stop = nullptr;  // asked to stop when line `stop_at` has its outcome
+  std::uint64_t stop_at = 0;
   std::vector<std::uint64_t> sent;
   std::map<std::uint64_t, Outcome> outcomes;
+  std::vector<std::uint64_t> order;  // of the outcomes
   std::map<std::uint64_t, std::string> reasons;
 };
 
@@ -237,7 +250,7 @@ struct RunResult {
 
 RunResult run(FakeServer& server, RequestSource& source, std::uint32_t window = 1 << 20, int refuse = 0,
               std::chrono::milliseconds reconnect_for = std::chrono::milliseconds(2000),
-              std::uint64_t expected = 0) {
+              std::uint64_t expected = 0, std::uint64_t stop_at = 0) {
   FakeConnector connector(server, window);
   SessionOptions options;
   options.protocol = server.protocol;
@@ -247,6 +260,12 @@ RunResult run(FakeServer& server, RequestSource& source, std::uint32_t window = 
   options.reconnect_for = reconnect_for;
   Trace trace(false);
   RunResult r;
+  StopRequests stop;
+  if (stop_at != 0) {
+    options.stop = &stop;
+    r.record.stop = &stop;
+    r.record.stop_at = stop_at;
+  }
   auto first = connector.connect(trace);
   static_cast<FakeChannel&>(**first).expected_requests = expected;
   connector.refuse = refuse;
@@ -375,6 +394,66 @@ TEST(SessionV2, GivesUpReconnectingAfterTheWindowAndNamesWhatIsUnanswered) {
   EXPECT_GT(r.tally.sent, 3u);
   EXPECT_EQ(count(r, Outcome::kNotDelivered), r.record.outcomes.size());
   EXPECT_LT(r.seconds, 1.0);
+}
+
+// A server that accepts every reconnection and drops each one before a result: the bound runs
+// from the first loss, not from each one, so the run ends within it (75), claims nothing, and
+// backs off between attempts rather than reconnecting in a tight loop.
+TEST(SessionV2, AServerThatNeverLetsAResultThroughEndsWithinTheWindow) {
+  FakeServer server;
+  server.drop_before_every_result = true;
+  Scores source(3);
+  RunResult r = run(server, source, 1 << 20, 0, std::chrono::milliseconds(600));
+  ASSERT_FALSE(r.status);
+  EXPECT_EQ(r.status.error().code, Exit::kTimeout);
+  EXPECT_NE(r.status.error().message.find("no result within 0.6 s of the first loss"), std::string::npos)
+      << r.status.error().message;
+  EXPECT_LT(r.seconds, 1.0);
+  EXPECT_GE(r.tally.reconnections, 2u);
+  EXPECT_LE(r.tally.reconnections, 5u);                        // backoff 0, 0.1, 0.2 s, ...: not thousands
+  EXPECT_EQ(server.applied, (std::vector<std::uint64_t>{1}));  // applied once, however often resent
+  EXPECT_EQ(count(r, Outcome::kNotDelivered), 3u);
+}
+
+// Many losses, each followed by results: every recovery gets the whole window and starts its
+// backoff afresh, so a long run with a loss now and then finishes however many there are.
+TEST(SessionV2, ResultsBetweenLossesRenewTheWindow) {
+  FakeServer server;
+  server.drop_after_client_bytes = 100;
+  server.drop_every = 100;
+  Scores source(200);
+  RunResult r = run(server, source, 64, 0, std::chrono::milliseconds(300));
+  ASSERT_TRUE(r.status) << r.status.error().message;
+  EXPECT_GT(r.tally.reconnections, 10u);  // more losses than one window's backoff would allow
+  std::vector<std::uint64_t> expected(200);
+  for (std::uint64_t line = 1; line <= 200; ++line) expected[line - 1] = line;
+  EXPECT_EQ(server.applied, expected);
+}
+
+// Ctrl-C while requests are still unsent: the run stops (130), the rest is for --resume. The
+// results in flight are reported, then the line read but not sent, in line order: the journal
+// confirms the lines up to the first one without a result.
+TEST(SessionV2, AStopBeforeTheLastRequestIsSentEndsTheRunInLineOrder) {
+  FakeServer server;
+  Scores source(5000);
+  RunResult r = run(server, source, /*window=*/40, 0, std::chrono::milliseconds(2000), 0, /*stop_at=*/3);
+  ASSERT_FALSE(r.status);
+  EXPECT_EQ(r.status.error().code, Exit::kInterrupted);
+  EXPECT_LT(server.applied.size(), 5000u);
+  EXPECT_TRUE(std::is_sorted(r.record.order.begin(), r.record.order.end()));
+  EXPECT_EQ(r.record.order.size(), r.tally.sent + 1);  // every line sent, and the next one
+  EXPECT_EQ(r.record.outcomes.rbegin()->second, Outcome::kNotDelivered);
+  EXPECT_EQ(r.tally.accepted, r.tally.sent);  // the fake answers at once: all in flight came back
+}
+
+// Ctrl-C after the last request was sent, its results arriving within the stop's wait: nothing
+// was stopped, so the run is complete (no resume command that would find nothing to send).
+TEST(SessionV2, AStopAfterTheLastRequestWhoseResultsArriveStopsNothing) {
+  FakeServer server;
+  Scores source(5);
+  RunResult r = run(server, source, 1 << 20, 0, std::chrono::milliseconds(2000), 0, /*stop_at=*/1);
+  ASSERT_TRUE(r.status) << r.status.error().message;
+  EXPECT_EQ(r.tally.accepted, 5u);
 }
 
 TEST(SessionV1, AnswersBeforeAResetAreCounted) {
