@@ -135,14 +135,13 @@ std::string fingerprint_of(const Identity& identity) {
   return key ? key->fingerprint() : "SHA256:?";
 }
 
-// `game [--config P] [--server S] WORDS`, so that a printed command reaches the same account and
-// server wherever it is pasted.
-std::string command_for(const GlobalOptions& options, const std::string& config_path,
-                        const std::string& server, const std::string& words) {
-  std::string command = "game";
-  if (!options.config.empty()) command += " --config " + text::shell_quote(config_path);
-  if (!options.server.empty()) command += " --server " + text::shell_quote(server);
-  return command + " " + words;
+// `game --config P --server S WORDS`, both always named (the config's path absolute), so that a
+// printed command reaches the same account and server wherever it is pasted: neither
+// $GAME_CONFIG, $GAME_SERVER nor the default server can change under it.
+std::string command_for(const std::string& config_path, const std::string& server, const std::string& words) {
+  auto absolute = fs::absolute_path(config_path);
+  return "game --config " + text::shell_quote(absolute ? *absolute : config_path) + " --server " +
+         text::shell_quote(server) + " " + words;
 }
 
 std::string key_summary(const PublicKey& key, const std::string& label) {
@@ -459,7 +458,7 @@ Result<Exit> run_key_rotate(const GlobalOptions& options, const std::string& giv
   auto context = context_for(options, kNoAccount);
   if (!context) return std::move(context).error();
   const std::string path = context->account.config.path;
-  const std::string again = command_for(options, path, context->server.name, "key rotate");
+  const std::string again = command_for(path, context->server.name, "key rotate");
   if (!context->account.config.rotated_from.empty()) return rotation_finish(options, *context, again);
   // Step 2: the new key onto the account, over a session signed by the old one. The key is made
   // (or the pending one taken) only once that session is up.

@@ -299,6 +299,8 @@ class NoResultEver(unittest.TestCase):
                 self.assert_bounded(r, elapsed)
                 self.assertIn("may or may not be on the account", r.stderr)
                 finish = re.search(r"finish with: (.*)$", r.stderr.strip()).group(1)
+                # names the config and the server, so no environment or default can redirect it
+                self.assertRegex(finish, r"^game --config '?/\S+ --server \S+ key rotate$")
                 self.assertEqual(len(cluster.keys(uuid)), len(keys_before) + 1)  # the new key, added once
 
             with Cluster(nodes=1, state_dir=state) as healthy:
