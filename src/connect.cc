@@ -112,21 +112,21 @@ Result<SshChannel> ServerConnector::open_channel(Connection& connection, Trace& 
 
 // A protocol 2 session after a loss: its first channel may have been refused (a server recorded
 // as protocol 2 that no longer offers it), so the answer is waited for. A refusal now is final:
-// it is recorded, and the session, which cannot change protocols, ends without a retry.
+// it is recorded (unless the requests exist only in protocol 2: then the record is not touched),
+// and the session, which cannot change protocols, ends without a retry (76, not a loss).
 Result<SshChannel> ServerConnector::reopen_v2(Connection& connection, std::int64_t now, Trace& trace) {
   const std::string v2 = server_.subsystem + "-v2";
   auto opened = open_and_wait(connection, v2);
   if (!opened) return std::move(opened).error();
   if (*opened) return std::move(**opened);
   trace.step("subsystem '" + v2 + "' refused: the server speaks protocol 1");
-  if (required_.empty()) {
-    GAME_TRY(record_protocol(account_.config.path, server_.name, 1, now, timeout_));
-    trace.step("recorded protocol 1 for " + server_.name);
-  }
-  return make_error(Exit::kProtocol, "server " + connection.endpoint().display() +
-                                         " refused the subsystem '" + v2 +
-                                         "': it no longer speaks protocol 2 (recorded protocol 1 for " +
-                                         server_.name + "; run the command again)");
+  const std::string refusal = "server " + connection.endpoint().display() + " refused the subsystem '" + v2 +
+                              "': it no longer speaks protocol 2";
+  if (!required_.empty()) return make_error(Exit::kProtocol, refusal + ", which " + required_ + " need");
+  GAME_TRY(record_protocol(account_.config.path, server_.name, 1, now, timeout_));
+  trace.step("recorded protocol 1 for " + server_.name);
+  return make_error(Exit::kProtocol,
+                    refusal + " (recorded protocol 1 for " + server_.name + "; run the command again)");
 }
 
 Result<std::unique_ptr<Channel>> ServerConnector::connect(Trace& trace) {
