@@ -76,9 +76,11 @@ class ProtocolOneServers(unittest.TestCase):
             self.assertEqual(r.returncode, PROTOCOL, r.stderr)
             self.assertIn(f"server {endpoint(server)} refused the subsystem 'game-v2': it no longer speaks "
                           "protocol 2 (recorded protocol 1", r.stderr)
+            # Lines written before the refusal arrived are not delivered; on loopback it can also
+            # arrive before the first write, and then no line was read at all.
             lines, summary = results(r.stdout)
-            self.assertEqual(lines, [(1, "not_delivered"), (2, "not_delivered")])
-            self.assertEqual(summary["accepted"], 0)
+            self.assertEqual({result for _, result in lines} - {"not_delivered"}, set())
+            self.assertEqual((summary["accepted"], summary["delivered"], summary["duplicate"]), (0, 0, 0))
             self.assertIn("\nprotocol = 1\n", home.read_config())
             self.assertEqual(server.scores(uuid_of(home)), [5])
             # The record is right again: the next run is served.

@@ -234,10 +234,11 @@ class Refusals(Assertions):
             r, elapsed = timed(play, server, home, "--timeout", TIMEOUT_S, "batch", "--json", path, timeout=HANG)
             self.assertFailedWith(r, UNAVAILABLE, f"server {endpoint(server)} refused the subsystem 'game'")
             self.assertEndedWithin(elapsed)
+            # Lines written before the refusal arrived are not delivered; on loopback it can also
+            # arrive before the first write, and then no line was read at all.
             records = [json.loads(line) for line in r.stdout.splitlines()]
-            self.assertEqual([(o["line"], o["result"]) for o in records if "line" in o],
-                             [(1, "not_delivered"), (2, "not_delivered")])
-            self.assertEqual(records[-1]["summary"]["accepted"], 0)
+            self.assertEqual({o["result"] for o in records if "line" in o} - {"not_delivered"}, set())
+            self.assertEqual((records[-1]["summary"]["accepted"], records[-1]["summary"]["delivered"]), (0, 0))
             self.assertEqual(server.scores(), [])
 
 
