@@ -48,6 +48,7 @@ class ServerConnector : public Connector {
 
  private:
   Result<SshChannel> open_channel(Connection& connection, Trace& trace);
+  Result<SshChannel> reopen_v2(Connection& connection, std::int64_t now, Trace& trace);
   ServerConfig server_;
   Account& account_;
   std::string pin_;

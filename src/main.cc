@@ -24,16 +24,32 @@ int exit_code(const Result<Exit>& result) {
   return static_cast<int>(result.error().code);
 }
 
+using Define = std::function<void(CLI::App&)>;
+
 // Every subcommand is created together with what runs it, so a new one cannot be left to fall
-// through to another command's code; a group (`identity`) has no handler of its own.
+// through to another command's code; a group (`identity`) has no handler of its own. Only the
+// top-level subcommand the command line names is made: defining the other fifteen, their
+// options and help texts cost CLI11 more instructions than the rest of start-up together
+// (docs/PERFORMANCE.md). When the line names none of them (a typo, `help`, `--help`, nothing),
+// finish() makes them all, so that usage and suggestions see every command.
 class Dispatch {
  public:
-  CLI::App* add(CLI::App& parent, const std::string& name, const std::string& description,
-                const std::string& examples, Handler run) {
-    CLI::App* command = parent.add_subcommand(name, description);
-    command->footer(examples.empty() ? std::string() : "Examples:\n" + examples);
-    handlers_.emplace_back(command, std::move(run));
-    return command;
+  Dispatch(CLI::App& top, std::string named) : top_(top), named_(std::move(named)) {}
+
+  void add(CLI::App& parent, const std::string& name, const std::string& description,
+           const std::string& examples, Handler run, Define define = {}) {
+    Command command{&parent, name, description, examples, std::move(run), std::move(define)};
+    if (&parent == &top_ && name != named_) {
+      deferred_.push_back(std::move(command));
+      return;
+    }
+    make(command);
+  }
+  void finish() {
+    if (!made_named_) {
+      for (const Command& command : deferred_) make(command);
+    }
+    deferred_.clear();
   }
   // The handler of the subcommand that was parsed; nullptr only if one was added without one.
   const Handler* chosen() const {
@@ -44,6 +60,25 @@ class Dispatch {
   }
 
  private:
+  struct Command {
+    CLI::App* parent;
+    std::string name;
+    std::string description;
+    std::string examples;
+    Handler run;
+    Define define;
+  };
+  void make(const Command& command) {
+    CLI::App* app = command.parent->add_subcommand(command.name, command.description);
+    app->footer(command.examples.empty() ? std::string() : "Examples:\n" + command.examples);
+    handlers_.emplace_back(app, command.run);
+    if (command.parent == &top_ && command.name == named_) made_named_ = true;
+    if (command.define) command.define(*app);
+  }
+  CLI::App& top_;
+  std::string named_;
+  bool made_named_ = false;
+  std::vector<Command> deferred_;
   std::vector<std::pair<CLI::App*, Handler>> handlers_;
 };
 
@@ -81,6 +116,23 @@ const CLI::Option* find_option(const CLI::App* command, const std::string& word)
     if (const CLI::Option* option = command->get_option_no_throw(name)) return option;
   }
   return nullptr;
+}
+
+// The first word of the command line that is neither an option nor a global option's value: the
+// subcommand it names, if any ("" after `--`, or when there is none). `help` names every one.
+std::string named_subcommand(const CLI::App& app, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word == "--") return "";
+    if (word.size() > 1 && word[0] == '-') {
+      const CLI::Option* option = app.get_option_no_throw(word.substr(0, word.find('=')));
+      if (option != nullptr && option->get_items_expected_min() > 0 && word.find('=') == std::string::npos)
+        ++i;
+      continue;
+    }
+    return word == "help" ? "" : word;
+  }
+  return "";
 }
 
 // "-vq": short flags written together, each known to `command` or an ancestor.
@@ -226,141 +278,174 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   app.add_flag("-q,--quiet", global.quiet, "No progress line, confirmation or hint; errors only");
   app.add_flag("--dry-run", global.dry_run, "Print the BER bytes of the requests in hex; send nothing");
 
-  Dispatch dispatch;
+  Dispatch dispatch(app, named_subcommand(app, argc, argv));
   std::vector<std::string> topic;
-  auto* help = dispatch.add(app, "help", "Show the help of game, or of a command", "  game help batch\n",
-                            [&] { return show_help(app, topic); });
-  help->add_option("COMMAND", topic, "The command (e.g. batch, or identity export)");
+  dispatch.add(
+      app, "help", "Show the help of game, or of a command", "  game help batch\n",
+      [&] { return show_help(app, topic); },
+      [&](CLI::App& c) { c.add_option("COMMAND", topic, "The command (e.g. batch, or identity export)"); });
 
   std::string name;
-  auto* setname = dispatch.add(app, "setname", "Set your player name",
-                               "  game setname Zoë\n"
-                               "  game setname \"Zoë the Bold\"\n"
-                               "  game setname -- -=Zoë=-        a name that starts with '-'\n",
-                               [&] { return game::run_setname(global, name); });
-  setname->add_option("NAME", name, "The new name (UTF-8)")->required();
+  dispatch.add(
+      app, "setname", "Set your player name",
+      "  game setname Zoë\n"
+      "  game setname \"Zoë the Bold\"\n"
+      "  game setname -- -=Zoë=-        a name that starts with '-'\n",
+      [&] { return game::run_setname(global, name); },
+      [&](CLI::App& c) { c.add_option("NAME", name, "The new name (UTF-8)")->required(); });
 
   std::string value;
-  auto* score = dispatch.add(app, "score", "Add a score (a whole number, e.g. 789 or -5)",
-                             "  game score 789\n"
-                             "  game score -5\n"
-                             "  game --server arena score 789\n",
-                             [&] { return game::run_score(global, value); });
-  score->add_option("VALUE", value, "The score, a 64-bit signed integer")->required();
+  dispatch.add(
+      app, "score", "Add a score (a whole number, e.g. 789 or -5)",
+      "  game score 789\n"
+      "  game score -5\n"
+      "  game --server arena score 789\n",
+      [&] { return game::run_score(global, value); },
+      [&](CLI::App& c) { c.add_option("VALUE", value, "The score, a 64-bit signed integer")->required(); });
 
   bool whoami_json = false;
-  auto* whoami = dispatch.add(app, "whoami", "Show your UUID, key fingerprint, public key and paths",
-                              "  game whoami\n"
-                              "  game whoami --json | jq -r .uuid\n",
-                              [&] { return game::run_whoami(global, whoami_json); });
-  whoami->add_flag("--json", whoami_json, "Print one JSON object (docs/json.md)");
+  dispatch.add(
+      app, "whoami", "Show your UUID, key fingerprint, public key and paths",
+      "  game whoami\n"
+      "  game whoami --json | jq -r .uuid\n",
+      [&] { return game::run_whoami(global, whoami_json); },
+      [&](CLI::App& c) { c.add_flag("--json", whoami_json, "Print one JSON object (docs/json.md)"); });
 
   game::BatchOptions batch_options;
-  auto* batch = dispatch.add(app, "batch", "Send commands read line by line from FILE or standard input",
-                             "  game batch results.txt\n"
-                             "  printf 'score 1\\nscore 2\\n' | game batch\n"
-                             "  producer | game batch --follow --json\n",
-                             [&] { return game::run_batch(global, batch_options); });
-  batch->add_option("FILE", batch_options.file,
-                    "File of 'setname NAME' / 'score VALUE' lines; '-' for stdin");
-  batch->add_flag("--follow", batch_options.follow,
-                  "Send stdin lines as they arrive (for a pipe from a running program)");
-  batch->add_flag("--json", batch_options.json,
-                  "Print one JSON object per line result, then a summary object");
-  batch->add_option("--from-line", batch_options.from_line_text,
-                    "Skip the lines before this one (replaces FILE's unfinished submission)");
-  batch->add_flag("--resume", batch_options.resume,
-                  "Continue FILE's interrupted submission where the server stopped confirming");
-  batch->add_flag("--new", batch_options.fresh,
-                  "Start FILE over as a new submission, dropping its unfinished one");
+  dispatch.add(
+      app, "batch", "Send commands read line by line from FILE or standard input",
+      "  game batch results.txt\n"
+      "  printf 'score 1\\nscore 2\\n' | game batch\n"
+      "  producer | game batch --follow --json\n",
+      [&] { return game::run_batch(global, batch_options); },
+      [&](CLI::App& c) {
+        c.add_option("FILE", batch_options.file,
+                     "File of 'setname NAME' / 'score VALUE' lines; '-' for stdin");
+        c.add_flag("--follow", batch_options.follow,
+                   "Send stdin lines as they arrive (for a pipe from a running program)");
+        c.add_flag("--json", batch_options.json,
+                   "Print one JSON object per line result, then a summary object");
+        c.add_option("--from-line", batch_options.from_line_text,
+                     "Skip the lines before this one (replaces FILE's unfinished submission)");
+        c.add_flag("--resume", batch_options.resume,
+                   "Continue FILE's interrupted submission where the server stopped confirming");
+        c.add_flag("--new", batch_options.fresh,
+                   "Start FILE over as a new submission, dropping its unfinished one");
+      });
 
   std::string adopt_key;
-  auto* init =
-      dispatch.add(app, "init", "Create your identity now (a new ed25519 key, or adopt one with --key)",
-                   "  game init\n"
-                   "  game init --key ~/.ssh/id_ed25519\n",
-                   [&] { return game::run_init(global, adopt_key); });
-  init->add_option("--key", adopt_key,
-                   "Use this existing private key (ed25519, ecdsa or rsa) instead of a new one");
+  dispatch.add(
+      app, "init", "Create your identity now (a new ed25519 key, or adopt one with --key)",
+      "  game init\n"
+      "  game init --key ~/.ssh/id_ed25519\n",
+      [&] { return game::run_init(global, adopt_key); },
+      [&](CLI::App& c) {
+        c.add_option("--key", adopt_key,
+                     "Use this existing private key (ed25519, ecdsa or rsa) instead of a new one");
+      });
 
   std::string trust_server;
   bool trust_yes = false;
-  auto* trust = dispatch.add(app, "trust", "Connect, show the server's host key fingerprint and pin it",
-                             "  game trust arena\n"
-                             "  game trust play.example.org:9022 --yes\n",
-                             [&] { return game::run_trust(global, trust_server, trust_yes); });
-  trust->add_option("SERVER", trust_server,
-                    "Server name or HOST[:PORT] (default: --server, else default_server)");
-  trust->add_flag("-y,--yes", trust_yes, "Pin without asking (for scripts)");
+  dispatch.add(
+      app, "trust", "Connect, show the server's host key fingerprint and pin it",
+      "  game trust arena\n"
+      "  game trust play.example.org:9022 --yes\n",
+      [&] { return game::run_trust(global, trust_server, trust_yes); },
+      [&](CLI::App& c) {
+        c.add_option("SERVER", trust_server,
+                     "Server name or HOST[:PORT] (default: --server, else default_server)");
+        c.add_flag("-y,--yes", trust_yes, "Pin without asking (for scripts)");
+      });
 
-  auto* identity = dispatch.add(app, "identity", "Back up or restore your identity (UUID + private key)",
-                                "  game identity export -o identity.txt\n"
-                                "  game identity import identity.txt\n",
-                                nullptr);
-  identity->require_subcommand(1);
   std::string export_output;
-  auto* identity_export = dispatch.add(*identity, "export", "Write the whole identity as one text blob",
-                                       "  game identity export -o identity.txt\n"
-                                       "  game identity export | ssh newmachine game identity import\n",
-                                       [&] { return game::run_identity_export(global, export_output); });
-  identity_export->add_option("-o,--output", export_output,
-                              "Write to this new file (mode 0600) instead of stdout");
   std::string import_input;
   bool import_force = false;
-  auto* identity_import =
-      dispatch.add(*identity, "import", "Restore an identity written by `game identity export`",
-                   "  game identity import identity.txt\n"
-                   "  game identity import --force identity.txt   replace the one here (kept aside)\n",
-                   [&] { return game::run_identity_import(global, import_input, import_force); });
-  identity_import->add_option("FILE", import_input, "The exported identity ('-' or none: stdin)");
-  identity_import->add_flag("--force", import_force,
-                            "Replace a different existing identity (it is kept aside)");
+  dispatch.add(app, "identity", "Back up or restore your identity (UUID + private key)",
+               "  game identity export -o identity.txt\n"
+               "  game identity import identity.txt\n",
+               nullptr, [&](CLI::App& identity) {
+                 identity.require_subcommand(1);
+                 dispatch.add(
+                     identity, "export", "Write the whole identity as one text blob",
+                     "  game identity export -o identity.txt\n"
+                     "  game identity export | ssh newmachine game identity import\n",
+                     [&] { return game::run_identity_export(global, export_output); },
+                     [&](CLI::App& c) {
+                       c.add_option("-o,--output", export_output,
+                                    "Write to this new file (mode 0600) instead of stdout");
+                     });
+                 dispatch.add(
+                     identity, "import", "Restore an identity written by `game identity export`",
+                     "  game identity import identity.txt\n"
+                     "  game identity import --force identity.txt   replace the one here (kept aside)\n",
+                     [&] { return game::run_identity_import(global, import_input, import_force); },
+                     [&](CLI::App& c) {
+                       c.add_option("FILE", import_input, "The exported identity ('-' or none: stdin)");
+                       c.add_flag("--force", import_force,
+                                  "Replace a different existing identity (it is kept aside)");
+                     });
+               });
 
   std::string link_label;
   std::string link_uuid;
-  auto* link =
-      dispatch.add(app, "link", "Play from this new device as your account, with its own key",
-                   "  game link                 on the new device: prints a command for the old one\n"
-                   "  game key add --label laptop 'ssh-ed25519 AAAA...'   that command, on the old device\n"
-                   "  game --server HOST:PORT --host-key SHA256:... link --uuid UUID   then this, printed "
-                   "by it\n",
-                   [&] { return game::run_link(global, link_label, link_uuid); });
-  link->add_option("--label", link_label, "A name for this device's key (default: the host name)");
-  link->add_option("--uuid", link_uuid, "The account to join, as `game key add` printed it");
+  dispatch.add(
+      app, "link", "Play from this new device as your account, with its own key",
+      "  game link                 on the new device: prints a command for the old one\n"
+      "  game key add --label laptop 'ssh-ed25519 AAAA...'   that command, on the old device\n"
+      "  game --server HOST:PORT --host-key SHA256:... link --uuid UUID   then this, printed "
+      "by it\n",
+      [&] { return game::run_link(global, link_label, link_uuid); },
+      [&](CLI::App& c) {
+        c.add_option("--label", link_label, "A name for this device's key (default: the host name)");
+        c.add_option("--uuid", link_uuid, "The account to join, as `game key add` printed it");
+      });
 
-  auto* key = dispatch.add(app, "key", "List, add, remove or rotate your account's keys (protocol 2 servers)",
-                           "  game key list\n"
-                           "  game key remove SHA256:...\n"
-                           "  game key rotate\n",
-                           nullptr);
-  key->require_subcommand(1);
   bool key_list_json = false;
-  auto* key_list = dispatch.add(*key, "list", "Show the account's keys, labels and fingerprints",
-                                "  game key list\n"
-                                "  game key list --json | jq -r '.keys[].fingerprint'\n",
-                                [&] { return game::run_key_list(global, key_list_json); });
-  key_list->add_flag("--json", key_list_json, "Print one JSON object (docs/keys.md)");
   std::string key_add_line;
   std::string key_add_label = "device";
-  auto* key_add = dispatch.add(*key, "add", "Add another device's public key (as `game link` prints it)",
-                               "  game key add --label laptop 'ssh-ed25519 AAAA...'\n",
-                               [&] { return game::run_key_add(global, key_add_line, key_add_label); });
-  key_add->add_option("PUBLIC_KEY", key_add_line, "'TYPE BASE64', as in a .pub file")->required();
-  key_add->add_option("--label", key_add_label, "A name for the key")->capture_default_str();
   std::string key_remove_fingerprint;
-  auto* key_remove =
-      dispatch.add(*key, "remove", "Revoke a key (a lost device's): the server refuses it from then on",
-                   "  game key remove SHA256:uWq2...\n",
-                   [&] { return game::run_key_remove(global, key_remove_fingerprint); });
-  key_remove->add_option("FINGERPRINT", key_remove_fingerprint, "SHA256:..., as `game key list` shows it")
-      ->required();
   std::string key_rotate_label;
-  auto* key_rotate = dispatch.add(
-      *key, "rotate", "Replace this device's key: add a new one, switch to it, remove the old one",
-      "  game key rotate\n"
-      "  game key rotate --label laptop-2027\n",
-      [&] { return game::run_key_rotate(global, key_rotate_label); });
-  key_rotate->add_option("--label", key_rotate_label, "A name for the new key (default: the host name)");
+  dispatch.add(
+      app, "key", "List, add, remove or rotate your account's keys (protocol 2 servers)",
+      "  game key list\n"
+      "  game key remove SHA256:...\n"
+      "  game key rotate\n",
+      nullptr, [&](CLI::App& key) {
+        key.require_subcommand(1);
+        dispatch.add(
+            key, "list", "Show the account's keys, labels and fingerprints",
+            "  game key list\n"
+            "  game key list --json | jq -r '.keys[].fingerprint'\n",
+            [&] { return game::run_key_list(global, key_list_json); },
+            [&](CLI::App& c) {
+              c.add_flag("--json", key_list_json, "Print one JSON object (docs/keys.md)");
+            });
+        dispatch.add(
+            key, "add", "Add another device's public key (as `game link` prints it)",
+            "  game key add --label laptop 'ssh-ed25519 AAAA...'\n",
+            [&] { return game::run_key_add(global, key_add_line, key_add_label); },
+            [&](CLI::App& c) {
+              c.add_option("PUBLIC_KEY", key_add_line, "'TYPE BASE64', as in a .pub file")->required();
+              c.add_option("--label", key_add_label, "A name for the key")->capture_default_str();
+            });
+        dispatch.add(
+            key, "remove", "Revoke a key (a lost device's): the server refuses it from then on",
+            "  game key remove SHA256:uWq2...\n",
+            [&] { return game::run_key_remove(global, key_remove_fingerprint); },
+            [&](CLI::App& c) {
+              c.add_option("FINGERPRINT", key_remove_fingerprint, "SHA256:..., as `game key list` shows it")
+                  ->required();
+            });
+        dispatch.add(
+            key, "rotate", "Replace this device's key: add a new one, switch to it, remove the old one",
+            "  game key rotate\n"
+            "  game key rotate --label laptop-2027\n",
+            [&] { return game::run_key_rotate(global, key_rotate_label); },
+            [&](CLI::App& c) {
+              c.add_option("--label", key_rotate_label, "A name for the new key (default: the host name)");
+            });
+      });
+  dispatch.finish();
 
   app.footer(std::string(kExamples) + "\n" + kExitCodes);
 

@@ -267,20 +267,17 @@ Status Connection::auth_result(int rc) const {
                         "different key (restore the original key, e.g. `game identity import`)");
 }
 
-Result<SshChannel> Connection::open_subsystem(const std::string& subsystem, bool* refused) {
-  if (refused != nullptr) *refused = false;
+Result<SshChannel> Connection::open_subsystem(const std::string& subsystem) {
   ssh_channel raw = ssh_channel_new(session_);
   if (raw == nullptr) return make_error(Exit::kUnavailable, "cannot create a channel: " + last_error());
-  SshChannel channel(raw, session_, endpoint_.display());
+  SshChannel channel(raw, session_, endpoint_.display(), subsystem);
   if (ssh_channel_open_session(raw) != SSH_OK) {
     return make_error(Exit::kUnavailable,
                       "server " + endpoint_.display() + " refused a session channel: " + last_error());
   }
-  if (ssh_channel_request_subsystem(raw, subsystem.c_str()) != SSH_OK) {
-    if (refused != nullptr) *refused = ssh_is_connected(session_) != 0;
-    return make_error(Exit::kUnavailable,
-                      "server " + endpoint_.display() + " refused the subsystem '" + subsystem + "'");
-  }
+  // Non-blocking, libssh 0.10 sends the request and returns SSH_AGAIN; later calls on the same
+  // channel then only look for the answer (channels.c: channel_request()).
+  GAME_TRY(channel.poll_subsystem_reply(false));
   return channel;
 }
 
@@ -288,13 +285,15 @@ int Connection::fd() const { return ssh_get_fd(session_); }
 
 std::string Connection::last_error() const { return ssh_get_error(session_); }
 
-SshChannel::SshChannel(ssh_channel channel, ssh_session session, std::string peer)
-    : channel_(channel), session_(session), peer_(std::move(peer)) {}
+SshChannel::SshChannel(ssh_channel channel, ssh_session session, std::string peer, std::string subsystem)
+    : channel_(channel), session_(session), peer_(std::move(peer)), subsystem_(std::move(subsystem)) {}
 
 SshChannel::SshChannel(SshChannel&& other) noexcept
     : channel_(std::exchange(other.channel_, nullptr)),
       session_(other.session_),
       peer_(std::move(other.peer_)),
+      subsystem_(std::move(other.subsystem_)),
+      reply_(other.reply_),
       connection_(std::move(other.connection_)) {}
 
 SshChannel::~SshChannel() {
@@ -303,6 +302,42 @@ SshChannel::~SshChannel() {
 
 void SshChannel::own(Connection&& connection) {
   connection_ = std::make_unique<Connection>(std::move(connection));
+}
+
+// The first call sends the request; each later one handles what has arrived and notes the answer
+// if it is there (on loopback it may already be, in the first call). The session stays blocking
+// for everything else. An error is a lost connection.
+Status SshChannel::poll_subsystem_reply(bool block) {
+  if (!block) ssh_set_blocking(session_, 0);
+  const int rc = ssh_channel_request_subsystem(channel_, subsystem_.c_str());
+  if (!block) ssh_set_blocking(session_, 1);
+  if (rc == SSH_AGAIN) return {};
+  if (rc == SSH_OK) {
+    reply_ = Reply::kAccepted;
+    return {};
+  }
+  if (ssh_is_connected(session_) == 0) {
+    return make_error(Exit::kUnavailable, std::string("connection lost: ") + ssh_get_error(session_));
+  }
+  reply_ = Reply::kRefused;
+  return {};
+}
+
+Result<bool> SshChannel::subsystem_accepted() {
+  if (reply_ == Reply::kPending) GAME_TRY(poll_subsystem_reply(true));
+  if (reply_ == Reply::kPending) {
+    return make_error(Exit::kTimeout, "server " + peer_ + " did not answer the request for the subsystem '" +
+                                          subsystem_ + "' (--timeout)");
+  }
+  return reply_ == Reply::kAccepted;
+}
+
+// What was written behind a refused request reached no subsystem: the caller reports it as not
+// delivered.
+Status SshChannel::check_subsystem_reply() {
+  if (reply_ == Reply::kPending) GAME_TRY(poll_subsystem_reply(false));
+  if (reply_ != Reply::kRefused) return {};
+  return make_error(Exit::kUnavailable, "server " + peer_ + " refused the subsystem '" + subsystem_ + "'");
 }
 
 std::uint32_t SshChannel::window() const { return ssh_channel_window_size(channel_); }
@@ -314,6 +349,12 @@ Status SshChannel::write(std::string_view bytes) {
 }
 
 Result<bool> SshChannel::read_available(std::string& out) {
+  auto open = read_data(out);
+  GAME_TRY(check_subsystem_reply());
+  return open;
+}
+
+Result<bool> SshChannel::read_data(std::string& out) {
   // Bounded per call so that a server flooding us cannot grow `out` without limit.
   constexpr std::size_t kMaxPerCall = 256 * 1024;
   for (const std::size_t start = out.size(); out.size() - start < kMaxPerCall;) {

@@ -44,9 +44,10 @@ class Connection {
   // The same through an agent socket that holds only the player's key (see agent.h); the
   // connection takes ownership of `agent_fd`.
   Status authenticate_with_agent(int agent_fd);
-  // Opens a session channel and requests `subsystem` on it; `refused` (if given) tells whether
-  // a failure was the server refusing that subsystem (the channel itself was opened).
-  Result<SshChannel> open_subsystem(const std::string& subsystem, bool* refused = nullptr);
+  // Opens a session channel and requests `subsystem` on it without waiting for the answer, so
+  // that the first data can follow the request in the same round trip. The answer is taken by
+  // SshChannel::subsystem_accepted() or, failing that, by the channel's reads.
+  Result<SshChannel> open_subsystem(const std::string& subsystem);
 
   int fd() const;
   std::string last_error() const;
@@ -97,6 +98,9 @@ class SshChannel final : public Channel {
 
   // Keeps `connection` (the one this channel was opened on) alive as long as the channel.
   void own(Connection&& connection);
+  // Waits (at most the connection's timeout) for the answer to the subsystem request: true if
+  // the server started the subsystem, false if it refused it (the connection stays usable).
+  Result<bool> subsystem_accepted();
 
   std::uint32_t window() const override;
   Status write(std::string_view bytes) override;
@@ -109,10 +113,19 @@ class SshChannel final : public Channel {
 
  private:
   friend class Connection;
-  SshChannel(ssh_channel channel, ssh_session session, std::string peer);
+  SshChannel(ssh_channel channel, ssh_session session, std::string peer, std::string subsystem);
+  enum class Reply { kPending, kAccepted, kRefused };
+  Status poll_subsystem_reply(bool block);
+  Status check_subsystem_reply();
+  Result<bool> read_data(std::string& out);
   ssh_channel channel_;
   ssh_session session_;  // not owned (unless own() was called): for polling and error messages
   std::string peer_;
+  // The subsystem requested and the server's answer so far. Data written before the answer is
+  // lost if the server refuses: a refusal arrives before any data of the subsystem (the server
+  // answers requests in order), so reads look for it.
+  std::string subsystem_;
+  Reply reply_ = Reply::kPending;
   std::unique_ptr<Connection> connection_;  // declared last: freed after the channel
 };
 

@@ -64,6 +64,30 @@ class ProtocolOneServers(unittest.TestCase):
             self.assertNotIn("2000-01-01", home.read_config())
             self.assertEqual(server.scores(uuid_of(home)), [5, 6, 7])
 
+    def test_a_server_recorded_as_protocol_2_that_refuses_it_holds_nothing_and_is_recorded_again(self):
+        # With a recorded protocol the requests follow the subsystem request without waiting for
+        # its answer (docs/protocol.md), so here the refusal arrives after they were written.
+        with Server(mode="ack") as server, Home() as home:
+            r = play(server, home, "score", "5")
+            self.assertEqual(r.returncode, OK, r.stderr)
+            home.write_config(home.read_config().replace("\nprotocol = 1\n", "\nprotocol = 2\n"))
+            path = write_lines(home, "lines.txt", ["score 6", "score 7"])
+            r = play(server, home, "--timeout", "20", "batch", "--json", path)
+            self.assertEqual(r.returncode, PROTOCOL, r.stderr)
+            self.assertIn(f"server {endpoint(server)} refused the subsystem 'game-v2': it no longer speaks "
+                          "protocol 2 (recorded protocol 1", r.stderr)
+            # Lines written before the refusal arrived are not delivered; on loopback it can also
+            # arrive before the first write, and then no line was read at all.
+            lines, summary = results(r.stdout)
+            self.assertEqual({result for _, result in lines} - {"not_delivered"}, set())
+            self.assertEqual((summary["accepted"], summary["delivered"], summary["duplicate"]), (0, 0, 0))
+            self.assertIn("\nprotocol = 1\n", home.read_config())
+            self.assertEqual(server.scores(uuid_of(home)), [5])
+            # The record is right again: the next run is served.
+            r = play(server, home, "score", "8")
+            self.assertEqual(r.returncode, OK, r.stderr)
+            self.assertEqual(server.scores(uuid_of(home)), [5, 8])
+
     def test_an_extra_response_is_a_protocol_error_at_once_and_claims_nothing(self):
         with Server(mode="extra") as server, Home() as home:
             self.assertEqual(run_game(["init"], home).returncode, OK)

@@ -220,6 +220,27 @@ class Refusals(Assertions):
             self.assertFailedWith(r, UNAVAILABLE, f"server {endpoint(server)} refused the subsystem 'game'")
             self.assertEndedWithin(elapsed)
 
+    def test_subsystem_refused_after_the_request_was_written(self):
+        # A server recorded as protocol 1 gets the request right behind the subsystem request
+        # (docs/protocol.md); the refusal arrives after it, and nothing counts as delivered.
+        with Server(mode="refuse") as server, Home() as home:
+            identity(home)
+            play(server, home, "--timeout", TIMEOUT_S, "score", "1", timeout=HANG)  # pins the host key
+            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            home.write_config(home.read_config() + f"protocol = 1\nprotocol_checked = {now}\n")
+            path = os.path.join(home.path, "lines.txt")
+            with open(path, "w") as f:
+                f.write("score 1\nscore 2\n")
+            r, elapsed = timed(play, server, home, "--timeout", TIMEOUT_S, "batch", "--json", path, timeout=HANG)
+            self.assertFailedWith(r, UNAVAILABLE, f"server {endpoint(server)} refused the subsystem 'game'")
+            self.assertEndedWithin(elapsed)
+            # Lines written before the refusal arrived are not delivered; on loopback it can also
+            # arrive before the first write, and then no line was read at all.
+            records = [json.loads(line) for line in r.stdout.splitlines()]
+            self.assertEqual({o["result"] for o in records if "line" in o} - {"not_delivered"}, set())
+            self.assertEqual((records[-1]["summary"]["accepted"], records[-1]["summary"]["delivered"]), (0, 0))
+            self.assertEqual(server.scores(), [])
+
 
 class Unreachable(Assertions):
     def test_nothing_listens_on_the_port(self):
