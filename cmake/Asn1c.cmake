@@ -10,17 +10,32 @@ set(ASN1_SCHEMA ${PROJECT_SOURCE_DIR}/asn1/Protocol.asn1)
 set(ASN1_OUT ${CMAKE_BINARY_DIR}/asn1c)
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${ASN1_SCHEMA})
 
-file(REMOVE_RECURSE ${ASN1_OUT})
-file(MAKE_DIRECTORY ${ASN1_OUT})
+# asn1c writes into a scratch directory; only files whose contents changed are copied into
+# ASN1_OUT, so that re-running CMake (every `scripts/test` does) does not rebuild everything that
+# includes the generated headers.
+set(asn1_scratch ${CMAKE_BINARY_DIR}/asn1c-scratch)
+file(REMOVE_RECURSE ${asn1_scratch})
+file(MAKE_DIRECTORY ${asn1_scratch} ${ASN1_OUT})
 execute_process(
   COMMAND ${ASN1C_EXECUTABLE} -fcompound-names -fno-include-deps ${ASN1_SCHEMA}
-  WORKING_DIRECTORY ${ASN1_OUT}
+  WORKING_DIRECTORY ${asn1_scratch}
   RESULT_VARIABLE asn1c_result
   OUTPUT_VARIABLE asn1c_output
   ERROR_VARIABLE asn1c_output)
 if(NOT asn1c_result EQUAL 0)
   message(FATAL_ERROR "asn1c failed on ${ASN1_SCHEMA}:\n${asn1c_output}")
 endif()
+file(WRITE ${asn1_scratch}/asn_debug_off.h "#define ASN_DEBUG(...) ((void)0)\n")
+file(GLOB asn1_generated RELATIVE ${asn1_scratch} ${asn1_scratch}/*)
+file(GLOB asn1_stale RELATIVE ${ASN1_OUT} ${ASN1_OUT}/*)
+list(REMOVE_ITEM asn1_stale ${asn1_generated})
+foreach(name IN LISTS asn1_stale)
+  file(REMOVE_RECURSE ${ASN1_OUT}/${name})
+endforeach()
+foreach(name IN LISTS asn1_generated)
+  file(COPY_FILE ${asn1_scratch}/${name} ${ASN1_OUT}/${name} ONLY_IF_DIFFERENT)
+endforeach()
+file(REMOVE_RECURSE ${asn1_scratch})
 
 file(READ ${ASN1_OUT}/Makefile.am.sample asn1_makefile)
 string(REGEX MATCHALL "[A-Za-z0-9_-]+\\.c" asn1_all_c "${asn1_makefile}")
@@ -40,7 +55,6 @@ target_compile_options(protocol_asn1 PRIVATE -w)
 # Without EMIT_ASN_DEBUG the skeletons' ASN_DEBUG is an empty function whose arguments are still
 # evaluated: ber_tlv_tag_string() snprintf()s every tag of every PDU for nobody (about a third of
 # the client's CPU per request, docs/PERFORMANCE.md). asn_internal.h keeps a prior definition.
-file(WRITE ${ASN1_OUT}/asn_debug_off.h "#define ASN_DEBUG(...) ((void)0)\n")
 target_compile_options(protocol_asn1 PRIVATE -include ${ASN1_OUT}/asn_debug_off.h)
 target_include_directories(protocol_asn1 SYSTEM PUBLIC ${ASN1_OUT})
 
