@@ -73,8 +73,8 @@ void ProgressLine::sent() {
   update();
 }
 
-void ProgressLine::acknowledged() {
-  meter_.acknowledged();
+void ProgressLine::acknowledged(std::uint64_t count) {
+  meter_.acknowledged(count);
   update();
 }
 
@@ -104,6 +104,11 @@ void ProgressObserver::on_outcome(std::uint64_t line, Outcome outcome, const std
   if (outcome == Outcome::kAccepted || outcome == Outcome::kRejected || outcome == Outcome::kDuplicate) {
     line_.acknowledged();
   }
+}
+
+void ProgressObserver::on_accepted(std::uint64_t first, std::uint64_t count) {
+  inner_.on_accepted(first, count);
+  line_.acknowledged(count);
 }
 
 }  // namespace game
