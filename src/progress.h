@@ -22,7 +22,7 @@ class ProgressMeter {
   // `total`: the number of requests the batch holds, when known before sending (a file).
   ProgressMeter(std::optional<std::uint64_t> total, Clock::time_point start);
   void sent() { ++sent_; }
-  void acknowledged(std::uint64_t count = 1) { acknowledged_ += count; }
+  void acknowledged() { ++acknowledged_; }
   // The line to draw at `now`, or nullopt when the previous one was drawn less than kInterval ago.
   std::optional<std::string> due(Clock::time_point now);
   // "sent 1200 of 5000, acknowledged 1100 (22%), 850 lines/s, about 5s left": the rate and time
@@ -48,7 +48,7 @@ class ProgressLine {
   ProgressLine& operator=(const ProgressLine&) = delete;
   ~ProgressLine() { clear(); }
   void sent();
-  void acknowledged(std::uint64_t count = 1);
+  void acknowledged();
   // Erases the line (before other output on the same terminal, and at the end); the next
   // update draws it again.
   void clear();

@@ -724,7 +724,8 @@ class Pump {
 
 void Observer::on_accepted(std::uint64_t first, std::uint64_t count) {
   static const std::string kNoReason;
-  for (std::uint64_t line = first; line < first + count; ++line) on_outcome(line, Outcome::kAccepted, kNoReason);
+  for (std::uint64_t line = first; line < first + count; ++line)
+    on_outcome(line, Outcome::kAccepted, kNoReason);
 }
 
 Result<protocol::StreamId> new_stream_id() {
