@@ -23,10 +23,10 @@ constexpr std::size_t kMaxChunk = 32 * 1024 - 64;
 constexpr int kWritesPerRound = 256;
 // Protocol 2 keeps every request until its result arrives, to resend it after a loss; beyond
 // this many, the pump waits for results before sending more (bounded memory). It also bounds
-// a batch's working set: at 65536 (1.5 MB of requests) the pump ran out of the CPU's caches
-// and took 2.8 times the CPU per request (docs/PERFORMANCE.md); at 50 ms RTT 16384 still
-// allow 300,000 requests/s.
-constexpr std::size_t kMaxUnacknowledged = 16384;
+// a batch's working set and peak memory: at 65536 (1.5 MB of requests) the pump ran out of the
+// CPU's caches and took 2.8 times the CPU per request (docs/PERFORMANCE.md). The price: at
+// 50 ms RTT a protocol 2 batch goes at most 8192 / 50 ms = 160,000 requests/s.
+constexpr std::size_t kMaxUnacknowledged = 8192;
 // seq is an INTEGER below 2^63 (docs/protocol.md).
 constexpr std::uint64_t kMaxSeq = (std::uint64_t{1} << 63) - 1;
 // Reconnection backoff (protocol 2): the first retry at once, then doubling up to the cap.
