@@ -98,8 +98,7 @@ long tlv_size(const unsigned char* p, std::size_t n) {
   return n < total ? 0 : static_cast<long>(total);
 }
 
-// The contents of the TLV at the front of `tlv` (a complete one, from tlv_size), or "" when the
-// header does not fit.
+// The contents of the TLV at the front of `tlv`; empty unless a complete TLV is there.
 std::string_view contents(std::string_view tlv) {
   const auto* p = reinterpret_cast<const unsigned char*>(tlv.data());
   const long size = tlv_size(p, tlv.size());
