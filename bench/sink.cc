@@ -2,15 +2,21 @@
 //
 //   game_bench_sink --host-key FILE [--mode ack|legacy] [--port N] [--connections N]
 //                   [--ack-delay-ms MS] [--idle-timeout S] [--stats FILE] [--subsystem NAME]
-//                   [--ciphers LIST]
+//                   [--ciphers LIST] [--protocol 1|2]
 //
 // Listens on 127.0.0.1 only (--port 0, the default: the OS picks one), prints "READY <port>" on
 // stdout, and serves one connection at a time with libssh's server API: any public key of any
-// user is accepted (it only measures), one session channel, subsystem "game" (or --subsystem).
+// user is accepted (it only measures), one session channel with a subsystem (a channel whose
+// subsystem request was refused may be followed by another: the client's protocol probe),
+// subsystem "game" (or --subsystem NAME).
 //
-//   --mode ack     the client's bytes are a BER byte stream: each request's outer TLV (tag and
-//                  length only) is framed and answered with a0 02 05 00 (Response accepted).
-//                  The answers to one data message go out in one channel write. After the
+//   --protocol 1   (the default) a protocol 1 server: it refuses NAME-v2, as the original does.
+//   --protocol 2   also offers NAME-v2 and speaks protocol 2 there (../shared/protocol2).
+//   --mode ack     the client's bytes are a BER byte stream: each message's outer TLV (tag and
+//                  length only) is framed and answered: in protocol 1 with a0 02 05 00 (Response
+//                  accepted); in protocol 2 `open` with opened { lastSeq 0 } and every submit
+//                  or account message with result { seq, accepted }, its seq copied byte for
+//                  byte. The answers to one data message go out in one channel write. After the
 //                  client's EOF and once everything is answered: exit-status 0, EOF, close.
 //   --mode legacy  like a server that does not acknowledge: every data message must hold
 //                  exactly one PDU (the old server decodes each message as one Request); a
@@ -20,8 +26,9 @@
 //   --ciphers      offer only these ciphers (both directions), e.g. aes128-gcm@openssh.com: what
 //                  the client's per-packet cost owes to the cipher.
 //
-// One JSON line per connection goes to --stats (default: stderr): messages, bytes, PDUs,
-// errors, the sink's own CPU time for the connection and the negotiated ciphers.
+// One JSON line per connection goes to --stats (default: stderr): the protocol spoken, messages,
+// bytes, PDUs (requests: protocol 2's open is not one), errors, the sink's own CPU time for the
+// connection and the negotiated ciphers.
 // Exits after --connections connections (0: never), on SIGTERM/SIGINT, or when its parent dies.
 #include <arpa/inet.h>
 #include <libssh/callbacks.h>
@@ -43,6 +50,8 @@
 #include <cstring>
 #include <deque>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "args.h"
 
@@ -62,9 +71,12 @@ struct Options {
   long connections = 0;
   int ack_delay_ms = 0;
   int idle_timeout_s = 60;
+  int protocol = 1;  // the highest protocol offered
 };
 
-constexpr char kAccepted[4] = {'\xa0', '\x02', '\x05', '\x00'};
+constexpr std::string_view kAccepted("\xa0\x02\x05\x00", 4);
+// ServerMessage opened { lastSeq 0 }: every stream is new to the sink.
+constexpr std::string_view kOpened("\xa0\x07\x30\x05\xa0\x03\x02\x01\x00", 9);
 
 // Outer BER TLV at p[0..n): total length, 0 if incomplete, -1 if not a TLV we accept
 // (multi-byte tag, indefinite length, or a length of more than 4 bytes).
@@ -86,6 +98,34 @@ long tlv_size(const unsigned char* p, std::size_t n) {
   return n < total ? 0 : static_cast<long>(total);
 }
 
+// The contents of the TLV at the front of `tlv`; empty unless a complete TLV is there.
+std::string_view contents(std::string_view tlv) {
+  const auto* p = reinterpret_cast<const unsigned char*>(tlv.data());
+  const long size = tlv_size(p, tlv.size());
+  if (size <= 0) return {};
+  std::size_t header = 2;
+  if ((p[1] & 0x80) != 0) header += p[1] & 0x7f;
+  return tlv.substr(header, static_cast<std::size_t>(size) - header);
+}
+
+// result { seq, accepted } for a submit or account message ([1] or [2] { SEQUENCE { [0] { INTEGER
+// } ... } }), the seq's INTEGER TLV copied as the client encoded it. False if it is not one.
+bool append_result(std::string_view message, std::string& out) {
+  if (message.empty() || (message[0] != '\xa1' && message[0] != '\xa2')) return false;
+  const std::string_view sequence = contents(message);
+  if (sequence.empty() || sequence[0] != '\x30') return false;
+  const std::string_view fields = contents(sequence);  // [0] { seq } [1] { request }
+  if (fields.empty() || fields[0] != '\xa0') return false;
+  const std::string_view seq = contents(fields);  // 02 m <m bytes>
+  if (seq.size() < 3 || seq.size() > 10 || seq[0] != '\x02') return false;
+  const auto n = static_cast<char>(seq.size());
+  const char head[] = {'\xa1', static_cast<char>(n + 10), '\x30', static_cast<char>(n + 8), '\xa0', n};
+  out.append(head, sizeof head);
+  out.append(seq);
+  out.append("\xa1\x04\xa0\x02\x05\x00", 6);
+  return true;
+}
+
 struct Conn {
   const Options* options = nullptr;
   ssh_session session = nullptr;
@@ -93,6 +133,8 @@ struct Conn {
   std::string user;
   bool authenticated = false;
   bool subsystem_ok = false;
+  int protocol = 1;                  // what the channel's subsystem speaks
+  std::vector<ssh_channel> refused;  // channels whose subsystem was refused: freed at the end
   bool eof = false;
   bool peer_closed = false;
   bool sent_close = false;
@@ -101,6 +143,7 @@ struct Conn {
   std::uint64_t messages = 0;
   std::uint64_t bytes = 0;
   std::uint64_t pdus = 0;
+  std::uint64_t opens = 0;
   std::uint64_t bad_messages = 0;
   std::uint64_t malformed = 0;
   std::uint64_t acks_sent_bytes = 0;
@@ -114,7 +157,7 @@ struct Conn {
   std::size_t out_off = 0;
   struct Delayed {
     Clock::time_point due;
-    std::uint64_t count;
+    std::string answers;
   };
   std::deque<Delayed> delayed;
   ssh_channel_callbacks_struct channel_cb{};
@@ -124,13 +167,29 @@ volatile sig_atomic_t g_stop = 0;
 
 void on_signal(int) { g_stop = 1; }
 
-void queue_answers(Conn& c, std::uint64_t count) {
-  if (count == 0) return;
+void queue_answers(Conn& c, std::string&& answers) {
+  if (answers.empty()) return;
   if (c.options->ack_delay_ms > 0) {
-    c.delayed.push_back({Clock::now() + std::chrono::milliseconds(c.options->ack_delay_ms), count});
+    c.delayed.push_back(
+        {Clock::now() + std::chrono::milliseconds(c.options->ack_delay_ms), std::move(answers)});
     return;
   }
-  for (std::uint64_t i = 0; i < count; ++i) c.out.append(kAccepted, sizeof kAccepted);
+  c.out += answers;
+}
+
+// The answer to one framed message of the client's stream, appended to `out`.
+void answer(Conn& c, std::string_view message, std::string& out) {
+  if (c.protocol == 1) {
+    ++c.pdus;
+    out.append(kAccepted);
+  } else if (!message.empty() && message[0] == '\xa0') {
+    ++c.opens;
+    out.append(kOpened);
+  } else if (append_result(message, out)) {
+    ++c.pdus;
+  } else {
+    ++c.malformed;
+  }
 }
 
 // Writes what the client's window allows; never blocks (the session is non-blocking).
@@ -157,9 +216,9 @@ void flush(Conn& c) {
   c.out_off = 0;
 }
 
-// ack mode: frame every complete TLV of the stream (plus any partial one from before).
-std::uint64_t frame_stream(Conn& c, const unsigned char* p, std::size_t n) {
-  std::uint64_t count = 0;
+// ack mode: frame every complete TLV of the stream (plus any partial one from before) and answer
+// each into `out`.
+void frame_stream(Conn& c, const unsigned char* p, std::size_t n, std::string& out) {
   if (!c.carry.empty()) {
     // Complete the partial PDU first; rare (the client never splits a request), so simple.
     c.carry.append(reinterpret_cast<const char*>(p), n);
@@ -170,30 +229,29 @@ std::uint64_t frame_stream(Conn& c, const unsigned char* p, std::size_t n) {
       if (size < 0) {
         ++c.malformed;
         c.carry.clear();
-        return count;
+        return;
       }
       if (size == 0) break;
+      answer(c, std::string_view(c.carry).substr(at, static_cast<std::size_t>(size)), out);
       at += static_cast<std::size_t>(size);
-      ++count;
     }
     c.carry.erase(0, at);
-    return count;
+    return;
   }
   std::size_t at = 0;
   while (at < n) {
     const long size = tlv_size(p + at, n - at);
     if (size < 0) {
       ++c.malformed;
-      return count;
+      return;
     }
     if (size == 0) {
       c.carry.assign(reinterpret_cast<const char*>(p + at), n - at);
       break;
     }
+    answer(c, std::string_view(reinterpret_cast<const char*>(p + at), static_cast<std::size_t>(size)), out);
     at += static_cast<std::size_t>(size);
-    ++count;
   }
-  return count;
 }
 
 // One call per SSH_MSG_CHANNEL_DATA: libssh hands over its channel buffer, which holds exactly
@@ -221,29 +279,39 @@ int on_data(ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr, v
     }
     return static_cast<int>(len);
   }
-  const std::uint64_t count = frame_stream(c, p, len);
-  c.pdus += count;
-  queue_answers(c, count);
+  std::string answers;
+  frame_stream(c, p, len, answers);
+  queue_answers(c, std::move(answers));
   flush(c);
   return static_cast<int>(len);
 }
 
-void on_eof(ssh_session, ssh_channel, void* userdata) {
+void on_eof(ssh_session, ssh_channel channel, void* userdata) {
   auto& c = *static_cast<Conn*>(userdata);
+  if (channel != c.channel || !c.subsystem_ok) return;  // a refused probe's
   c.eof = true;
   c.eof_at = Clock::now();
   c.last_activity = c.eof_at;
 }
 
-void on_close(ssh_session, ssh_channel, void* userdata) {
+void on_close(ssh_session, ssh_channel channel, void* userdata) {
   auto& c = *static_cast<Conn*>(userdata);
+  if (channel != c.channel || !c.subsystem_ok) return;  // a refused probe's
   c.peer_closed = true;
   c.last_activity = Clock::now();
 }
 
-int on_subsystem(ssh_session, ssh_channel, const char* subsystem, void* userdata) {
+int on_subsystem(ssh_session, ssh_channel channel, const char* subsystem, void* userdata) {
   auto& c = *static_cast<Conn*>(userdata);
-  if (c.options->subsystem != subsystem) return 1;
+  if (channel != c.channel || c.subsystem_ok) return 1;
+  const std::string& name = c.options->subsystem;
+  if (name == subsystem) {
+    c.protocol = 1;
+  } else if (c.options->protocol == 2 && name + "-v2" == subsystem) {
+    c.protocol = 2;
+  } else {
+    return 1;
+  }
   c.subsystem_ok = true;
   return 0;
 }
@@ -260,7 +328,8 @@ int on_auth_pubkey(ssh_session, const char* user, ssh_key, char state, void* use
 
 ssh_channel on_channel_open(ssh_session session, void* userdata) {
   auto& c = *static_cast<Conn*>(userdata);
-  if (c.channel != nullptr) return nullptr;  // one channel per connection
+  if (c.subsystem_ok) return nullptr;  // one working channel per connection
+  if (c.channel != nullptr) c.refused.push_back(c.channel);
   c.channel = ssh_channel_new(session);
   if (c.channel == nullptr) return nullptr;
   c.channel_cb = {};
@@ -296,13 +365,15 @@ void report(const Conn& c, long index, const rusage& before, const rusage& after
       (c.messages > 0 && c.eof) ? std::chrono::duration<double>(c.eof_at - c.first_data).count() : 0.0;
   std::fprintf(
       f,
-      "{\"conn\": %ld, \"mode\": \"%s\", \"outcome\": \"%s\", \"user\": \"%s\", \"messages\": %llu, "
-      "\"bytes\": %llu, \"pdus\": %llu, \"bad_messages\": %llu, \"malformed\": %llu, "
+      "{\"conn\": %ld, \"mode\": \"%s\", \"protocol\": %d, \"outcome\": \"%s\", \"user\": \"%s\", "
+      "\"messages\": %llu, \"bytes\": %llu, \"pdus\": %llu, \"opens\": %llu, \"bad_messages\": %llu, "
+      "\"malformed\": %llu, "
       "\"ack_bytes\": %llu, \"window_stalls\": %llu, \"data_s\": %.6f, \"conn_s\": %.6f, "
       "\"sink_user_s\": %.6f, \"sink_sys_s\": %.6f, \"cipher_in\": \"%s\", \"cipher_out\": \"%s\"}\n",
-      index, c.options->mode == Mode::kAck ? "ack" : "legacy", outcome, json_escape(c.user).c_str(),
-      static_cast<unsigned long long>(c.messages), static_cast<unsigned long long>(c.bytes),
-      static_cast<unsigned long long>(c.pdus), static_cast<unsigned long long>(c.bad_messages),
+      index, c.options->mode == Mode::kAck ? "ack" : "legacy", c.protocol, outcome,
+      json_escape(c.user).c_str(), static_cast<unsigned long long>(c.messages),
+      static_cast<unsigned long long>(c.bytes), static_cast<unsigned long long>(c.pdus),
+      static_cast<unsigned long long>(c.opens), static_cast<unsigned long long>(c.bad_messages),
       static_cast<unsigned long long>(c.malformed), static_cast<unsigned long long>(c.acks_sent_bytes),
       static_cast<unsigned long long>(c.window_stalls), data_s, total_s,
       seconds(after.ru_utime) - seconds(before.ru_utime), seconds(after.ru_stime) - seconds(before.ru_stime),
@@ -358,7 +429,7 @@ const char* serve(Conn& c) {
     }
     const auto now = Clock::now();
     while (!c.delayed.empty() && c.delayed.front().due <= now) {
-      for (std::uint64_t i = 0; i < c.delayed.front().count; ++i) c.out.append(kAccepted, sizeof kAccepted);
+      c.out += c.delayed.front().answers;
       c.delayed.pop_front();
     }
     flush(c);
@@ -401,7 +472,7 @@ const char* serve(Conn& c) {
       stderr,
       "usage: game_bench_sink --host-key FILE [--mode ack|legacy] [--port N] [--connections N]\n"
       "                       [--ack-delay-ms MS] [--idle-timeout S] [--stats FILE] [--subsystem NAME]\n"
-      "                       [--ciphers LIST]\n");
+      "                       [--ciphers LIST] [--protocol 1|2]\n");
   std::exit(2);
 }
 
@@ -434,11 +505,17 @@ Options parse(int argc, char** argv) {
       o.subsystem = value;
     } else if (arg == "--ciphers") {
       o.ciphers = value;
+    } else if (arg == "--protocol") {
+      o.protocol = static_cast<int>(bench::number_arg(arg, value, 1, 2));
     } else {
       usage();
     }
   }
   if (o.host_key.empty()) usage();
+  if (o.protocol == 2 && o.mode == Mode::kLegacy) {
+    std::fprintf(stderr, "game_bench_sink: --mode legacy is a protocol 1 server (no --protocol 2)\n");
+    std::exit(2);
+  }
   return o;
 }
 
@@ -502,6 +579,7 @@ int main(int argc, char** argv) {
     getrusage(RUSAGE_SELF, &after);
     report(c, index, before, after, std::chrono::duration<double>(Clock::now() - start).count(), outcome);
     if (c.channel != nullptr) ssh_channel_free(c.channel);
+    for (ssh_channel refused : c.refused) ssh_channel_free(refused);
     ssh_disconnect(c.session);
     ssh_free(c.session);
   }

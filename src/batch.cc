@@ -35,18 +35,45 @@ Result<std::string> unquote(std::string_view quoted) {
   return out;
 }
 
+// The value of a plain decimal (an optional '-', then digits) as from_chars reads it; nullopt
+// for anything else. Up to 18 digits cannot overflow and are summed directly (from_chars was a
+// tenth of a batch's CPU); longer ones go to from_chars, which checks the range.
+std::optional<std::int64_t> plain_decimal(const char* first, const char* last) {
+  const bool negative = first != last && *first == '-';
+  const char* digits = first + (negative ? 1 : 0);
+  if (digits == last || last - digits > 18) {
+    std::int64_t value = 0;
+    const auto [end, ec] = std::from_chars(first, last, value);
+    if (first == last || ec != std::errc{} || end != last) return std::nullopt;
+    return value;
+  }
+  std::int64_t value = 0;
+  for (const char* p = digits; p != last; ++p) {
+    const auto digit = static_cast<unsigned char>(*p - '0');
+    if (digit > 9) return std::nullopt;
+    value = value * 10 + digit;
+  }
+  return negative ? -value : value;
+}
+
 // `score N` exactly, nearly every line of a large batch: read straight off the line, without
 // the general path's trimming and error placeholders (it was half of a batch's CPU per line,
 // docs/PERFORMANCE.md). Anything else goes the general way, which also words the errors.
 std::optional<std::int64_t> plain_score(std::string_view line) {
   constexpr std::string_view kPrefix = "score ";
-  if (line.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
-  const char* first = line.data() + kPrefix.size();
-  const char* last = line.data() + line.size();
-  std::int64_t value = 0;
-  const auto [end, ec] = std::from_chars(first, last, value);
-  if (first == last || ec != std::errc{} || end != last) return std::nullopt;
-  return value;
+  if (line.size() <= kPrefix.size() || line.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  return plain_decimal(line.data() + kPrefix.size(), line.data() + line.size());
+}
+
+// `out` becomes addScore { value }, reusing what it holds when it is one already.
+void set_add_score(Outgoing& out, std::int64_t value) {
+  if (auto* request = std::get_if<protocol::Request>(&out.request)) {
+    if (auto* score = std::get_if<protocol::AddScore>(request)) {
+      score->value = value;
+      return;
+    }
+  }
+  out.request = protocol::Request{protocol::AddScore{value}};
 }
 
 }  // namespace
@@ -86,26 +113,60 @@ Result<std::optional<protocol::Request>> parse_batch_line(std::string_view line)
 }
 
 Result<std::optional<std::string_view>> LineReader::next() {
-  line_.clear();
-  bool too_long = false;
-  int c;
-  while ((c = getc_unlocked(file_)) != EOF && c != '\n') {
-    if (line_.size() < kMaxLineBytes) {
-      line_ += static_cast<char>(c);
-    } else {
-      too_long = true;
+  using Line = std::optional<std::string_view>;
+  for (;;) {
+    char* const start = buffer_.get() + begin_;
+    const std::size_t unread = end_ - begin_;
+    if (const auto* newline = static_cast<char*>(std::memchr(start, '\n', unread))) {
+      const auto size = static_cast<std::size_t>(newline - start);
+      begin_ += size + 1;
+      ++number_;
+      if (size > kMaxLineBytes) break;
+      return Line{std::string_view(start, size)};
     }
+    if (unread > kMaxLineBytes) {
+      GAME_TRY(skip_line());
+      ++number_;
+      break;
+    }
+    if (eof_) {
+      if (unread == 0) return Line{};
+      begin_ = end_;  // a last line without a newline
+      ++number_;
+      return Line{std::string_view(start, unread)};
+    }
+    auto more = fill();
+    if (!more) return std::move(more).error();
   }
-  if (c == EOF) {
+  return make_error(Exit::kDataErr, "line longer than " + std::to_string(kMaxLineBytes) + " bytes");
+}
+
+Result<bool> LineReader::fill() {
+  std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
+  end_ -= begin_;
+  begin_ = 0;
+  const std::size_t n = std::fread(buffer_.get() + end_, 1, kBufferBytes - end_, file_);
+  end_ += n;
+  if (n == 0) {
     if (std::ferror(file_))
       return make_error(Exit::kIoErr, std::string("read failed: ") + std::strerror(errno));
-    if (line_.empty() && !too_long) return std::optional<std::string_view>{};
+    eof_ = true;
   }
-  ++number_;
-  if (too_long) {
-    return make_error(Exit::kDataErr, "line longer than " + std::to_string(kMaxLineBytes) + " bytes");
+  return n > 0;
+}
+
+Status LineReader::skip_line() {
+  for (;;) {
+    const char* start = buffer_.get() + begin_;
+    if (const auto* newline = static_cast<const char*>(std::memchr(start, '\n', end_ - begin_))) {
+      begin_ += static_cast<std::size_t>(newline - start) + 1;
+      return {};
+    }
+    begin_ = end_;
+    auto more = fill();
+    if (!more) return std::move(more).error();
+    if (!*more) return {};
   }
-  return std::optional<std::string_view>{line_};
 }
 
 FileBatch::FileBatch(std::FILE* file, std::string name, std::uint64_t from_line, bool owned)
@@ -186,6 +247,10 @@ Status FileBatch::validate(InvalidLines& sink) {
     }
     if (line && !*line) break;
     if (reader_->number() < from_line_) continue;
+    if (line && plain_score(**line)) {
+      ++requests_;
+      continue;
+    }
     auto parsed = line ? parse_batch_line(**line) : Result<std::optional<protocol::Request>>(line.error());
     if (parsed && *parsed) ++requests_;
     if (!parsed) {
@@ -212,6 +277,13 @@ Result<RequestSource::Next> FileBatch::next(Outgoing& out) {
     auto line = reader_->next();
     if (line && !*line) return Next::kEnd;
     if (reader_->number() < from_line_ && line) continue;
+    if (line) {
+      if (const auto value = plain_score(**line)) {
+        set_add_score(out, *value);
+        out.line = reader_->number();
+        return Next::kReady;
+      }
+    }
     auto parsed = line ? parse_batch_line(**line) : Result<std::optional<protocol::Request>>(line.error());
     // validate() saw the same bytes; a failure now means the file changed under us.
     if (!parsed) {

@@ -34,22 +34,33 @@ class InvalidLines {
 // is a few hundred bytes), low enough that a stream without newlines cannot exhaust memory.
 constexpr std::size_t kMaxLineBytes = 64 * 1024;
 
-// Reads lines from a stdio stream without holding more than one line (of at most kMaxLineBytes)
-// in memory.
+// Reads lines from a stdio stream in large blocks (a line is found with memchr and handed out
+// in place, not copied byte by byte: that was a fifth of a batch's CPU), holding at most
+// kBufferBytes in memory whatever the file's size.
 class LineReader {
  public:
-  explicit LineReader(std::FILE* file) : file_(file) {}
+  static constexpr std::size_t kBufferBytes = 4 * kMaxLineBytes;
+
+  explicit LineReader(std::FILE* file) : file_(file), buffer_(new char[kBufferBytes]) {}
   LineReader(const LineReader&) = delete;
   LineReader& operator=(const LineReader&) = delete;
-  // The next line without its newline, nullopt at the end of the file, or an error: a line
-  // over kMaxLineBytes (kDataErr, the rest of it is skipped so reading can go on), or a failed
-  // read (kIoErr: never taken for the end of the file). Messages have no location.
+  // The next line without its newline (valid until the next call), nullopt at the end of the
+  // file, or an error: a line over kMaxLineBytes (kDataErr, the rest of it is skipped so
+  // reading can go on), or a failed read (kIoErr: never taken for the end of the file).
+  // Messages have no location.
   Result<std::optional<std::string_view>> next();
   std::uint64_t number() const { return number_; }
 
  private:
+  // Moves the unread bytes to the front and reads more behind them. False at the end of the file.
+  Result<bool> fill();
+  // Drops the rest of a line over kMaxLineBytes, through its newline (or the end of the file).
+  Status skip_line();
   std::FILE* file_;
-  std::string line_;
+  std::unique_ptr<char[]> buffer_;
+  std::size_t begin_ = 0;  // unread bytes: buffer_[begin_, end_)
+  std::size_t end_ = 0;
+  bool eof_ = false;
   std::uint64_t number_ = 0;
 };
 

@@ -58,6 +58,11 @@ void BatchReport::on_outcome(std::uint64_t line, Outcome outcome, const std::str
   }
 }
 
+// An accepted line prints nothing but its --json record.
+void BatchReport::on_accepted(std::uint64_t first, std::uint64_t count) {
+  if (json_) Observer::on_accepted(first, count);
+}
+
 void BatchReport::on_invalid(std::uint64_t line, const std::string& what) {
   ++invalid_;
   std::fprintf(stderr, "%s:%llu: %s\n", name_.c_str(), static_cast<unsigned long long>(line), what.c_str());

@@ -19,6 +19,7 @@ class BatchReport : public Observer, public InvalidLines {
   BatchReport(std::string name, bool json, StopRequests& stop)
       : name_(std::move(name)), json_(json), stop_(stop) {}
   void on_outcome(std::uint64_t line, Outcome outcome, const std::string& reason) override;
+  void on_accepted(std::uint64_t first, std::uint64_t count) override;
   void on_invalid(std::uint64_t line, const std::string& what) override;
   // The summary line (or record); `error` is the run's error, if it failed, and `resume` the
   // command that continues it, if there is one. On stdout, or on stderr once stdout has failed.

@@ -30,7 +30,7 @@ class Writer {
 
  private:
   void put(std::uint64_t byte) { buf_[size_++] = static_cast<char>(byte & 0xff); }
-  std::array<char, 40> buf_{};
+  std::array<char, 40> buf_;  // not zeroed: only the first size_ bytes are ever read
   std::size_t size_ = 0;
 };
 
@@ -69,9 +69,7 @@ void append_submit_add_score(std::int64_t seq, std::int64_t value, std::string& 
   w.append_to(out);
 }
 
-bool is_accepted_response(std::string_view message) {
-  return message == std::string_view("\xa0\x02\x05\x00", 4);
-}
+bool is_accepted_response(std::string_view message) { return message == kAcceptedResponse; }
 
 // a1 m+12 30 m+10 a0 m+2 02 m <seq> a1 04 (a0|a2) 02 05 00: m + 14 bytes.
 std::optional<CommonResult> common_result(std::string_view message) {
@@ -92,6 +90,10 @@ std::optional<CommonResult> common_result(std::string_view message) {
   if (outcome == std::string_view("\xa1\x04\xa0\x02\x05\x00", 6)) return CommonResult{seq, false};
   if (outcome == std::string_view("\xa1\x04\xa2\x02\x05\x00", 6)) return CommonResult{seq, true};
   return std::nullopt;
+}
+
+std::size_t common_result_size(std::string_view bytes) {
+  return bytes.size() < 8 ? 0 : byte(bytes, 7) + std::size_t{14};
 }
 
 }  // namespace game::ber_direct

@@ -19,6 +19,9 @@ void append_add_score(std::int64_t value, std::string& out);
 // Protocol 2 `ClientMessage submit { seq, request addScore { value } }`.
 void append_submit_add_score(std::int64_t seq, std::int64_t value, std::string& out);  // 0 < seq
 
+// Protocol 1's `Response accepted`.
+inline constexpr std::string_view kAcceptedResponse("\xa0\x02\x05\x00", 4);
+
 // Whether one framed message is protocol 1's `Response accepted` (a0 02 05 00).
 bool is_accepted_response(std::string_view message);
 
@@ -30,5 +33,9 @@ struct CommonResult {
   bool duplicate;
 };
 std::optional<CommonResult> common_result(std::string_view message);
+
+// How long the message at the front of `bytes` (a byte stream) is if it is a common result, from
+// its seq's length octet; 0 while that octet has not arrived.
+std::size_t common_result_size(std::string_view bytes);
 
 }  // namespace game::ber_direct

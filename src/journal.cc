@@ -145,6 +145,16 @@ void JournalProgress::on_outcome(std::uint64_t line, Outcome outcome, const std:
   if (outcome == Outcome::kNotDelivered) gap_ = true;
   if (!gap_) submission_.confirmed = line;
   next_.on_outcome(line, outcome, reason);
+  save_when_due();
+}
+
+void JournalProgress::on_accepted(std::uint64_t first, std::uint64_t count) {
+  if (!gap_) submission_.confirmed = first + count - 1;
+  next_.on_accepted(first, count);
+  save_when_due();
+}
+
+void JournalProgress::save_when_due() {
   if (!gap_ && !failed_ && std::chrono::steady_clock::now() - last_save_ >= kSaveInterval) {
     if (Status saved = save(); !saved) {
       failed_ = true;

@@ -60,6 +60,7 @@ class JournalProgress : public Observer {
   JournalProgress(const Journal& journal, Submission submission, Observer& next, StopRequests& stop)
       : journal_(journal), submission_(std::move(submission)), next_(next), stop_(stop) {}
   void on_outcome(std::uint64_t line, Outcome outcome, const std::string& reason) override;
+  void on_accepted(std::uint64_t first, std::uint64_t count) override;
   // Records where the run goes and writes the entry: before connecting.
   Status start(std::string config, std::string server);
   // Writes the entry now (at the end of a run).
@@ -67,6 +68,8 @@ class JournalProgress : public Observer {
   const Submission& submission() const { return submission_; }
 
  private:
+  // save() if the last one is kSaveInterval old; a failure stops the run.
+  void save_when_due();
   const Journal& journal_;
   Submission submission_;
   Observer& next_;

@@ -106,4 +106,10 @@ void ProgressObserver::on_outcome(std::uint64_t line, Outcome outcome, const std
   }
 }
 
+void ProgressObserver::on_accepted(std::uint64_t first, std::uint64_t count) {
+  inner_.on_accepted(first, count);
+  // Counted one by one, as on_outcome counts them: each may redraw the line (at most 5 a second).
+  for (std::uint64_t i = 0; i < count; ++i) line_.acknowledged();
+}
+
 }  // namespace game

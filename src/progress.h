@@ -78,6 +78,7 @@ class ProgressObserver : public Observer {
  public:
   ProgressObserver(Observer& inner, ProgressLine& line) : inner_(inner), line_(line) {}
   void on_outcome(std::uint64_t line, Outcome outcome, const std::string& reason) override;
+  void on_accepted(std::uint64_t first, std::uint64_t count) override;
 
  private:
   Observer& inner_;

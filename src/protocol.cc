@@ -253,6 +253,17 @@ Result<std::optional<std::string_view>> BerFramer::next(const char* what, const 
   return Frame{frame};
 }
 
+std::uint64_t ResponseReader::take_accepted(std::uint64_t max) {
+  const std::string_view bytes = framer_.unread();
+  const std::size_t size = ber_direct::kAcceptedResponse.size();
+  std::uint64_t count = 0;
+  for (std::size_t at = 0; count < max && bytes.size() - at >= size; at += size, ++count) {
+    if (bytes.compare(at, size, ber_direct::kAcceptedResponse) != 0) break;
+  }
+  framer_.skip(count * size);
+  return count;
+}
+
 Result<std::optional<Response>> ResponseReader::next() {
   auto frame = framer_.next("response", "Response");
   if (!frame) return std::move(frame).error();
@@ -330,6 +341,15 @@ Result<std::optional<ServerMessage>> ServerMessageReader::next() {
   auto result = result_of(decoded->choice.result);
   if (!result) return std::move(result).error();
   return std::optional<ServerMessage>{std::move(*result)};
+}
+
+std::optional<ber_direct::CommonResult> ServerMessageReader::next_common() {
+  const std::string_view bytes = framer_.unread();
+  const std::size_t size = ber_direct::common_result_size(bytes);
+  if (size == 0 || bytes.size() < size) return std::nullopt;
+  auto common = ber_direct::common_result(bytes.substr(0, size));
+  if (common) framer_.skip(size);
+  return common;
 }
 
 void encode_server_message(const ServerMessage& message, std::string& out) {

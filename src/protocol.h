@@ -13,6 +13,7 @@
 #include <variant>
 #include <vector>
 
+#include "ber_direct.h"
 #include "error.h"
 
 namespace game::protocol {
@@ -91,6 +92,10 @@ class BerFramer {
   Result<std::optional<std::string_view>> next(const char* what, const char* type);
   // True when no partial message is buffered.
   bool empty() const { return pos_ == buffer_.size(); }
+  // The bytes not yet framed, and dropping `size` of them: for callers that recognise a message
+  // of a fixed shape themselves (which then needs no hardening).
+  std::string_view unread() const { return std::string_view(buffer_).substr(pos_); }
+  void skip(std::size_t size) { pos_ += size; }
 
  private:
   std::string buffer_;
@@ -105,6 +110,9 @@ class ResponseReader {
   void feed(const char* data, std::size_t size) { framer_.feed(data, size); }
   // The next complete Response; nullopt when more bytes are needed.
   Result<std::optional<Response>> next();
+  // Takes up to `max` `Response accepted` in a row off the front, without building them: the
+  // answers to nearly every request. Returns how many.
+  std::uint64_t take_accepted(std::uint64_t max);
   bool empty() const { return framer_.empty(); }
 
  private:
@@ -117,6 +125,9 @@ class ServerMessageReader {
  public:
   void feed(const char* data, std::size_t size) { framer_.feed(data, size); }
   Result<std::optional<ServerMessage>> next();
+  // The next message if it is a common result (ber_direct::common_result): taken without
+  // building a ServerMessage. nullopt for anything else, which next() then reads.
+  std::optional<ber_direct::CommonResult> next_common();
   bool empty() const { return framer_.empty(); }
 
  private:

@@ -22,8 +22,11 @@ constexpr std::size_t kMaxChunk = 32 * 1024 - 64;
 // Between two reads of the server's responses, at most this many writes.
 constexpr int kWritesPerRound = 256;
 // Protocol 2 keeps every request until its result arrives, to resend it after a loss; beyond
-// this many, the pump waits for results before sending more (bounded memory).
-constexpr std::size_t kMaxUnacknowledged = 65536;
+// this many, the pump waits for results before sending more (bounded memory). It also bounds
+// a batch's working set and peak memory: at 65536 (1.5 MB of requests) the pump ran out of the
+// CPU's caches and took 2.8 times the CPU per request (docs/PERFORMANCE.md). The price: at
+// 50 ms RTT a protocol 2 batch goes at most 8192 / 50 ms = 160,000 requests/s.
+constexpr std::size_t kMaxUnacknowledged = 8192;
 // seq is an INTEGER below 2^63 (docs/protocol.md).
 constexpr std::uint64_t kMaxSeq = (std::uint64_t{1} << 63) - 1;
 // Reconnection backoff (protocol 2): the first retry at once, then doubling up to the cap.
@@ -50,17 +53,23 @@ bool is_loss(const Error& error) { return error.code == Exit::kUnavailable || er
 // outcome are one run, so that a million accepted lines take a few bytes.
 class HeldOutcomes {
  public:
-  void add(std::uint64_t line, Outcome outcome, std::string reason) {
+  // Lines first .. first + count - 1, all with this outcome.
+  void add(std::uint64_t first, std::uint64_t count, Outcome outcome, std::string reason = {}) {
     if (!runs_.empty() && runs_.back().outcome == outcome && reason.empty() && runs_.back().reason.empty() &&
-        runs_.back().first + runs_.back().count == line) {
-      ++runs_.back().count;
+        runs_.back().first + runs_.back().count == first) {
+      runs_.back().count += count;
     } else {
-      runs_.push_back({line, 1, outcome, std::move(reason)});
+      runs_.push_back({first, count, outcome, std::move(reason)});
     }
   }
   // Reports every held line: with its answer if `trusted`, else as not acknowledged.
   void release(bool trusted, Observer& observer, Tally& tally) {
     for (const Run& run : runs_) {
+      if (trusted && run.outcome == Outcome::kAccepted) {
+        tally.accepted += run.count;
+        observer.on_accepted(run.first, run.count);
+        continue;
+      }
       for (std::uint64_t line = run.first; line < run.first + run.count; ++line) {
         const Outcome outcome = trusted ? run.outcome : Outcome::kNotDelivered;
         ++(outcome == Outcome::kAccepted   ? tally.accepted
@@ -82,10 +91,63 @@ class HeldOutcomes {
   std::deque<Run> runs_;
 };
 
-// A protocol 2 request kept until its result arrives.
-struct Unanswered {
-  std::uint64_t seq;
-  std::string bytes;  // the encoded submit or account message
+// Protocol 2 requests kept until their results arrive, in order, with their encoded submit or
+// account messages end to end in one buffer (a string per request cost an allocation each).
+// The first written() of them were written on the current channel; the rest wait to be resent.
+class Unanswered {
+ public:
+  // A request written just now, behind every other.
+  void push_written(std::uint64_t seq, std::string_view bytes) {
+    entries_.push_back({seq, bytes.size()});
+    bytes_ += bytes;
+    ++written_;
+    written_end_ = bytes_.size();
+  }
+  // The result of the first request arrived (it was written).
+  void pop() {
+    const std::size_t size = entries_.front().size;
+    entries_.pop_front();
+    head_ += size;
+    --written_;
+    // The consumed front is dropped once it is most of the buffer: amortised, and bounded by
+    // kMaxUnacknowledged messages.
+    if (head_ > bytes_.size() / 2) {
+      bytes_.erase(0, head_);
+      written_end_ -= head_;
+      head_ = 0;
+    }
+  }
+  // A new channel: nothing is written on it yet.
+  void rewind() {
+    written_ = 0;
+    written_end_ = head_;
+  }
+  // The first request not written on this channel (there must be one), and marking it written.
+  std::string_view unwritten() const {
+    return std::string_view(bytes_).substr(written_end_, entries_[written_].size);
+  }
+  void mark_written() {
+    written_end_ += entries_[written_].size;
+    ++written_;
+  }
+  std::uint64_t front_seq() const { return entries_.front().seq; }
+  std::uint64_t seq(std::size_t i) const { return entries_[i].seq; }
+  std::size_t size() const { return entries_.size(); }
+  std::size_t written() const { return written_; }
+  bool empty() const { return entries_.empty(); }
+  bool all_written() const { return written_ == entries_.size(); }
+  void clear() { *this = Unanswered(); }
+
+ private:
+  struct Entry {
+    std::uint64_t seq;
+    std::size_t size;
+  };
+  std::deque<Entry> entries_;
+  std::string bytes_;
+  std::size_t head_ = 0;  // bytes_ before it belong to answered requests
+  std::size_t written_ = 0;
+  std::size_t written_end_ = 0;  // where the first unwritten request's bytes begin
 };
 
 class Pump {
@@ -141,7 +203,7 @@ class Pump {
       if (stopping()) return {};
       auto wrote = write_ready();
       if (!wrote) return std::move(wrote).error();
-      if (source_done_ && !have_next_ && written_ == unanswered_.size()) return {};
+      if (source_done_ && !have_next_ && unanswered_.all_written()) return {};
       if (*wrote) continue;
       GAME_TRY(channel_->wait({stop_fd(), waiting_for_source_ ? source_.wait_fd() : -1}, deadline()));
       if (Clock::now() >= deadline()) return timed_out();
@@ -238,6 +300,18 @@ class Pump {
   Status handle_v1(const std::string& bytes) {
     reader_v1_.feed(bytes.data(), bytes.size());
     for (;;) {
+      // Accepted ones in a row (nearly every response) are taken by count. More of them than
+      // requests in flight go the general way, which words the error.
+      if (const std::uint64_t accepted = reader_v1_.take_accepted(in_flight_.size()); accepted > 0) {
+        for (std::uint64_t left = accepted; left > 0;) {
+          const LineQueue::Run run = in_flight_.pop_run(left);
+          held_.add(run.first, run.count, Outcome::kAccepted);
+          left -= run.count;
+        }
+        responses_ += accepted;
+        answered_v1();
+        continue;
+      }
       auto response = reader_v1_.next();
       if (!response) return std::move(response).error();
       if (!*response) return {};
@@ -247,22 +321,36 @@ class Pump {
                                                std::to_string(responses_) + " responses for " +
                                                count_text(tally_.sent, "request") + ")");
       }
-      if (!acknowledging_) {
-        acknowledging_ = true;
-        trace_.step("server acknowledges requests: coalescing writes");
-      }
       const std::uint64_t line = in_flight_.pop();
-      held_.add(line, (*response)->accepted ? Outcome::kAccepted : Outcome::kRejected,
+      held_.add(line, 1, (*response)->accepted ? Outcome::kAccepted : Outcome::kRejected,
                 std::move((*response)->reason));
-      // --follow waiting for input with every request answered: the count is exact now, so the
-      // answers are reported at once rather than at the end of a session that may last hours.
-      if (in_flight_.empty() && waiting_for_source_) held_.release(true, observer_, tally_);
+      answered_v1();
     }
+  }
+
+  void answered_v1() {
+    if (!acknowledging_) {
+      acknowledging_ = true;
+      trace_.step("server acknowledges requests: coalescing writes");
+    }
+    // --follow waiting for input with every request answered: the count is exact now, so the
+    // answers are reported at once rather than at the end of a session that may last hours.
+    if (in_flight_.empty() && waiting_for_source_) held_.release(true, observer_, tally_);
   }
 
   Status handle_v2(const std::string& bytes) {
     reader_v2_.feed(bytes.data(), bytes.size());
+    Status status = read_v2();
+    report_accepted();
+    return status;
+  }
+
+  Status read_v2() {
     for (;;) {
+      if (const auto common = reader_v2_.next_common()) {
+        GAME_TRY(handle_common(*common));
+        continue;
+      }
       auto message = reader_v2_.next();
       if (!message) return std::move(message).error();
       if (!*message) return {};
@@ -277,27 +365,58 @@ class Pump {
     }
   }
 
+  // The common result answering the request that is due, accepted: counted into a run of
+  // accepted lines that report_accepted() tells the observer at once. Anything else goes the
+  // general way, which also words the errors.
+  Status handle_common(const ber_direct::CommonResult& common) {
+    if (common.duplicate || !opened_ || unanswered_.written() == 0 || common.seq != unanswered_.front_seq()) {
+      protocol::ResultMessage result;
+      result.seq = common.seq;
+      result.kind = common.duplicate ? protocol::ResultMessage::Kind::kDuplicate
+                                     : protocol::ResultMessage::Kind::kAccepted;
+      return handle_result(result);
+    }
+    last_answered_ = common.seq;
+    recovered();
+    unanswered_.pop();
+    if (accepted_count_ > 0 && accepted_first_ + accepted_count_ == common.seq) {
+      ++accepted_count_;
+      return {};
+    }
+    report_accepted();
+    accepted_first_ = common.seq;
+    accepted_count_ = 1;
+    return {};
+  }
+
+  void report_accepted() {
+    if (accepted_count_ == 0) return;
+    tally_.accepted += accepted_count_;
+    observer_.on_accepted(accepted_first_, accepted_count_);
+    accepted_count_ = 0;
+  }
+
   Status handle_result(const protocol::ResultMessage& result) {
     using Kind = protocol::ResultMessage::Kind;
+    report_accepted();  // the lines before this one first
     const std::string seq = std::to_string(result.seq);
     if (!opened_) return protocol_error("server sent a result (seq " + seq + ") before opened");
-    if (written_ == 0 || result.seq <= last_answered_) {
+    if (unanswered_.written() == 0 || result.seq <= last_answered_) {
       return protocol_error("server sent a result for seq " + seq +
                             (result.seq <= last_answered_ ? " again" : " with no request waiting") +
                             " (one result too many)");
     }
-    if (result.seq != unanswered_.front().seq) {
-      const bool sent = std::any_of(unanswered_.begin(), unanswered_.begin() + static_cast<long>(written_),
-                                    [&](const Unanswered& u) { return u.seq == result.seq; });
+    if (result.seq != unanswered_.front_seq()) {
+      bool sent = false;
+      for (std::size_t i = 0; i < unanswered_.written(); ++i) sent |= unanswered_.seq(i) == result.seq;
       return protocol_error("server sent a result for seq " + seq +
                             (sent ? " out of order" : ", a seq this channel never sent") + "; seq " +
-                            std::to_string(unanswered_.front().seq) + " was due");
+                            std::to_string(unanswered_.front_seq()) + " was due");
     }
-    const std::uint64_t line = unanswered_.front().seq;
+    const std::uint64_t line = unanswered_.front_seq();
     recovered();
     last_answered_ = line;
-    unanswered_.pop_front();
-    --written_;
+    unanswered_.pop();
     switch (result.kind) {
       case Kind::kKeys:
         observer_.on_keys(line, result.keys);
@@ -375,11 +494,12 @@ class Pump {
     if (!open_written_) protocol::encode_open(options_.stream, chunk_);
     if (chunk_.size() > window) return false;
     std::size_t resent = 0;
-    while (written_ < unanswered_.size() && fits(unanswered_[written_].bytes.size())) {
-      chunk_ += unanswered_[written_++].bytes;
+    while (!unanswered_.all_written() && fits(unanswered_.unwritten().size())) {
+      chunk_ += unanswered_.unwritten();
+      unanswered_.mark_written();
       ++resent;
     }
-    while (written_ == unanswered_.size() && have_next_ && unanswered_.size() < kMaxUnacknowledged &&
+    while (unanswered_.all_written() && have_next_ && unanswered_.size() < kMaxUnacknowledged &&
            fits(next_bytes_.size())) {
       chunk_ += next_bytes_;
       take_next();
@@ -431,8 +551,7 @@ class Pump {
 
   void take_next() {
     if (v2_) {
-      unanswered_.push_back({next_.line, std::move(next_bytes_)});
-      ++written_;
+      unanswered_.push_written(next_.line, next_bytes_);
     } else {
       in_flight_.push(next_.line);
     }
@@ -442,7 +561,7 @@ class Pump {
   }
 
   // Requests written on this channel and not yet answered.
-  std::uint64_t pending() const { return v2_ ? written_ : in_flight_.size(); }
+  std::uint64_t pending() const { return v2_ ? unanswered_.written() : in_flight_.size(); }
 
   bool everything_answered() const { return unanswered_.empty() && source_done_ && !have_next_; }
 
@@ -492,7 +611,7 @@ class Pump {
                   " since the last result)");
       reader_v2_ = protocol::ServerMessageReader();
       opened_ = open_written_ = eof_sent_ = false;
-      written_ = 0;
+      unanswered_.rewind();
       last_answered_ = 0;
       return {};
     }
@@ -589,9 +708,9 @@ class Pump {
   void fail(const Error& error) {
     held_.release(error.code != Exit::kProtocol, observer_, tally_);
     resolve_in_flight(Outcome::kNotDelivered);
-    for (const Unanswered& u : unanswered_) {
+    for (std::size_t i = 0; i < unanswered_.size(); ++i) {
       ++tally_.not_delivered;
-      observer_.on_outcome(u.seq, Outcome::kNotDelivered, {});
+      observer_.on_outcome(unanswered_.seq(i), Outcome::kNotDelivered, {});
     }
     unanswered_.clear();
     if (have_next_) {  // never written: named as not delivered, but not counted as sent
@@ -616,10 +735,11 @@ class Pump {
   HeldOutcomes held_;
   std::uint64_t responses_ = 0;
 
-  // Protocol 2: unanswered_[0, written_) was written on this channel; the rest waits to be resent.
+  // Protocol 2.
   protocol::ServerMessageReader reader_v2_;
-  std::deque<Unanswered> unanswered_;
-  std::size_t written_ = 0;
+  Unanswered unanswered_;
+  std::uint64_t accepted_first_ = 0;  // a run of accepted lines not yet reported
+  std::uint64_t accepted_count_ = 0;
   bool opened_ = false;
   bool open_written_ = false;
   std::uint64_t last_answered_ = 0;  // on this channel
@@ -645,6 +765,12 @@ class Pump {
 
 }  // namespace
 
+void Observer::on_accepted(std::uint64_t first, std::uint64_t count) {
+  static const std::string kNoReason;
+  for (std::uint64_t line = first; line < first + count; ++line)
+    on_outcome(line, Outcome::kAccepted, kNoReason);
+}
+
 Result<protocol::StreamId> new_stream_id() {
   protocol::StreamId id{};
   std::size_t got = 0;
@@ -664,6 +790,16 @@ void LineQueue::push(std::uint64_t line) {
     runs_.push_back({line, 1});
   }
   ++size_;
+}
+
+LineQueue::Run LineQueue::pop_run(std::uint64_t max) {
+  Run& front = runs_.front();
+  const Run taken{front.first, std::min(front.count, max)};
+  front.first += taken.count;
+  front.count -= taken.count;
+  if (front.count == 0) runs_.pop_front();
+  size_ -= taken.count;
+  return taken;
 }
 
 std::uint64_t LineQueue::pop() {

@@ -60,6 +60,9 @@ class Observer {
   // The request of `line` was written to the server for the first time.
   virtual void on_sent(std::uint64_t /*line*/) {}
   virtual void on_outcome(std::uint64_t line, Outcome outcome, const std::string& reason) = 0;
+  // Lines first .. first + count - 1, each a request, all accepted: what a large batch hears
+  // nearly always, told at once (an observer that keeps counts need not loop).
+  virtual void on_accepted(std::uint64_t first, std::uint64_t count);
   // The answer to a listKeys request (its outcome is kAccepted).
   virtual void on_keys(std::uint64_t /*line*/, const std::vector<protocol::KeyInfo>& /*keys*/) {}
 };
@@ -95,17 +98,19 @@ Result<protocol::StreamId> new_stream_id();
 // lines take a few bytes, not megabytes.
 class LineQueue {
  public:
+  struct Run {
+    std::uint64_t first;
+    std::uint64_t count;
+  };
   void push(std::uint64_t line);
   std::uint64_t pop();
+  // Takes up to `max` (> 0) consecutive lines off the front, at least one.
+  Run pop_run(std::uint64_t max);
   std::uint64_t front() const { return runs_.front().first; }
   bool empty() const { return runs_.empty(); }
   std::uint64_t size() const { return size_; }
 
  private:
-  struct Run {
-    std::uint64_t first;
-    std::uint64_t count;
-  };
   std::deque<Run> runs_;
   std::uint64_t size_ = 0;
 };

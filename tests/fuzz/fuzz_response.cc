@@ -1,13 +1,14 @@
 // Fuzz target: game::protocol::ResponseReader and ServerMessageReader, which frame and decode the
 // server's byte stream in protocol 1 and 2 (untrusted; it may arrive split or coalesced anywhere).
 //
-// The input is the stream. It is fed three ways: all at once, one byte at a time, and in chunks
-// of 1 to 64 bytes chosen by a generator seeded from the input. After each feed the reader is
-// drained like the session does (next() until "need more" or an error; an error ends the
-// stream). All three must agree: the same Responses, the same kind of error (or none) after the
-// same number of Responses, and the same "partial PDU buffered" state at the end. The error
-// message itself may differ, since it quotes the bytes available when the error was seen. Both
-// readers get every input.
+// The input is the stream. It is fed four ways: all at once, one byte at a time, in chunks of 1
+// to 64 bytes chosen by a generator seeded from the input, and in those chunks again drained
+// like the session does, through the shortcuts for the common messages first (take_accepted,
+// next_common). After each feed the reader is drained (next() until "need more" or an error;
+// an error ends the stream). All four must agree: the same Responses, the same kind of error (or none) after
+// the same number of Responses, and the same "partial PDU buffered" state at the end. The error message
+// itself may differ, since it quotes the bytes available when the error was seen. Both readers get every
+// input.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -46,9 +47,27 @@ void check(bool ok, const char* what) {
   }
 }
 
+// The session's shortcuts: true if one took a message (recorded like next() would have).
+bool shortcut(game::protocol::ResponseReader& reader, Outcome& out) {
+  const std::uint64_t accepted = reader.take_accepted(3);  // a few at a time: the bound is tested too
+  for (std::uint64_t i = 0; i < accepted; ++i)
+    out.responses.push_back(text_of(game::protocol::Response{true, {}}));
+  return accepted > 0;
+}
+bool shortcut(game::protocol::ServerMessageReader& reader, Outcome& out) {
+  const auto common = reader.next_common();
+  if (!common) return false;
+  game::protocol::ResultMessage result;
+  result.seq = common->seq;
+  result.kind = common->duplicate ? game::protocol::ResultMessage::Kind::kDuplicate
+                                  : game::protocol::ResultMessage::Kind::kAccepted;
+  out.responses.push_back(text_of(game::protocol::ServerMessage{result}));
+  return true;
+}
+
 // Feeds `stream` in the chunks `next_size` returns and drains the reader after each.
 template <class Reader, class NextSize>
-Outcome run(const std::string& stream, NextSize next_size) {
+Outcome run(const std::string& stream, NextSize next_size, bool shortcuts = false) {
   Reader reader;
   Outcome out;
   for (std::size_t at = 0; at < stream.size() && !out.failed;) {
@@ -56,6 +75,7 @@ Outcome run(const std::string& stream, NextSize next_size) {
     reader.feed(stream.data() + at, n);
     at += n;
     for (;;) {
+      if (shortcuts && shortcut(reader, out)) continue;
       auto next = reader.next();
       if (!next) {
         out.failed = true;
@@ -87,13 +107,16 @@ void check_reader(const std::string& stream) {
   const Outcome bytes = run<Reader>(stream, [] { return std::size_t{1}; });
   check(same(whole, bytes), "fed byte by byte, the stream decodes differently than fed at once");
 
-  std::uint32_t state = 2166136261u;
-  for (const std::uint8_t b : stream) state = (state ^ b) * 16777619u;
-  const Outcome chunks = run<Reader>(stream, [&] {
+  std::uint32_t seed = 2166136261u;
+  for (const std::uint8_t b : stream) seed = (seed ^ b) * 16777619u;
+  const auto chunk_sizes = [state = seed]() mutable {
     state = state * 1103515245u + 12345u;
     return std::size_t{1} + (state >> 16) % 64;
-  });
+  };
+  const Outcome chunks = run<Reader>(stream, chunk_sizes);
   check(same(whole, chunks), "fed in random chunks, the stream decodes differently than fed at once");
+  const Outcome fast = run<Reader>(stream, chunk_sizes, true);
+  check(same(whole, fast), "read through the shortcuts, the stream decodes differently than through next()");
 }
 
 }  // namespace

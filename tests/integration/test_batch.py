@@ -62,6 +62,24 @@ class BadInput(unittest.TestCase):
             self.assertEqual(server.connections(), [])
             self.assertEqual(server.scores(), [])
 
+    def test_a_bad_last_line_of_a_large_file_sends_nothing(self):
+        # Far larger than the reader's blocks; a line over the limit in the middle, and the last
+        # line (without a newline) bad: both found before anything is sent, at their lines.
+        n = 300_000
+        lines = [f"score {i}" for i in range(1, n)]
+        lines[149_999] = "x" * 70_000
+        with Server(mode="ack") as server, Home() as home:
+            path = os.path.join(home.path, "big.txt")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write("".join(line + "\n" for line in lines) + "score 1x")
+            r = play(server, home, "batch", path, timeout=120)
+            self.assertEqual(r.returncode, DATAERR, r.stderr)
+            self.assertIn(f"{path}:150000: line longer than 65536 bytes", r.stderr)
+            self.assertIn(f"{path}:{n}: score '1x' is not a whole number", r.stderr)
+            self.assertIn("2 invalid lines; nothing was sent", r.stderr)
+            self.assertEqual(server.connections(), [])
+            self.assertEqual(server.scores(), [])
+
     def test_missing_file(self):
         with Home() as home:
             r = run_game(["--server", "127.0.0.1:1", "batch", os.path.join(home.path, "nope.txt")], home)

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <string>
+#include <vector>
+
 #include "session.h"
 #include "text.h"
 
@@ -64,9 +68,33 @@ TEST(BatchLine, ErrorsSayWhatIsWrong) {
 // `score N` exactly is read by a shortcut; with surrounding spaces the same line takes the
 // general path. Both must mean the same for every number, valid or not.
 TEST(BatchLine, PlainScoreLinesMeanWhatTheGeneralSyntaxSays) {
-  for (const char* number : {"0", "-0", "789", "-1", "+5", "007", "9223372036854775807",
-                             "-9223372036854775808", "9223372036854775808", "-9223372036854775809", "0x10",
-                             "1e3", "12abc", "--1", "-", "1 2", "1\t2", ""}) {
+  for (const char* number : {"0",
+                             "-0",
+                             "789",
+                             "-1",
+                             "+5",
+                             "007",
+                             "9223372036854775807",
+                             "-9223372036854775808",
+                             "9223372036854775808",
+                             "-9223372036854775809",
+                             "0x10",
+                             "1e3",
+                             "12abc",
+                             "--1",
+                             "-",
+                             "1 2",
+                             "1\t2",
+                             "",
+                             "999999999999999999",
+                             "-999999999999999999",
+                             "1000000000000000000",
+                             "-1000000000000000000",
+                             "0000000000000000000001",
+                             "12 ",
+                             "1-",
+                             "9/",
+                             ":1"}) {
     const std::string plain = std::string("score ") + number;
     const auto fast = parse_batch_line(plain);
     const auto general = parse_batch_line("  " + plain + " ");
@@ -79,6 +107,52 @@ TEST(BatchLine, PlainScoreLinesMeanWhatTheGeneralSyntaxSays) {
       EXPECT_EQ(fast.error().message, general.error().message) << plain;
     }
   }
+}
+
+// What LineReader hands out, line by line: the text, or "ERROR: ..." with the line's number.
+std::vector<std::string> read_lines(const std::string& content) {
+  std::FILE* file = std::tmpfile();
+  EXPECT_NE(file, nullptr);
+  EXPECT_EQ(std::fwrite(content.data(), 1, content.size(), file), content.size());
+  std::rewind(file);
+  LineReader reader(file);
+  std::vector<std::string> out;
+  for (;;) {
+    auto line = reader.next();
+    if (line && !*line) break;
+    out.push_back(line ? std::string(**line)
+                       : "ERROR " + std::to_string(reader.number()) + ": " + line.error().message);
+  }
+  std::fclose(file);
+  return out;
+}
+
+// Lines across the reader's block boundaries (many, of every short length), the longest line
+// allowed and one byte more, one over several blocks, the last line without a newline (also a
+// too-long one): numbered as a text editor numbers them.
+TEST(LineReader, SplitsLinesAcrossBlocksAndSkipsTooLongOnes) {
+  std::vector<std::string> expected;
+  std::string content;
+  const auto add = [&](const std::string& line, bool newline = true) {
+    content += line + (newline ? "\n" : "");
+    expected.push_back(line.size() > kMaxLineBytes
+                           ? "ERROR " + std::to_string(expected.size() + 1) + ": line longer than 65536 bytes"
+                           : line);
+  };
+  for (int i = 0; content.size() < 3 * LineReader::kBufferBytes; ++i)
+    add("score " + std::to_string(i * 7919));
+  add(std::string(kMaxLineBytes, 'x'));
+  add("");
+  add(std::string(kMaxLineBytes + 1, 'y'));
+  add("score 1");
+  add(std::string(3 * LineReader::kBufferBytes, 'z'));
+  for (int i = 0; i < 100000; ++i) add(std::string(static_cast<std::size_t>(i % 13), 'a'));
+  add("last line, no newline", false);
+  EXPECT_EQ(read_lines(content), expected);
+  EXPECT_EQ(read_lines(content + "\n" + std::string(kMaxLineBytes + 5, 'w')).back(),
+            "ERROR " + std::to_string(expected.size() + 1) + ": line longer than 65536 bytes");
+  EXPECT_EQ(read_lines(""), std::vector<std::string>{});
+  EXPECT_EQ(read_lines("\n"), std::vector<std::string>{""});
 }
 
 TEST(LineQueue, KeepsOrderAcrossRunsInConstantSpace) {

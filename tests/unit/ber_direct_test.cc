@@ -124,6 +124,16 @@ TEST(BerDirect, CommonResultsAreRecognisedWithTheirSeq) {
   EXPECT_GE(others, 3);
 }
 
+// In a byte stream the size comes from the seq's length octet alone; common_result then judges
+// the message.
+TEST(BerDirect, CommonResultSizeIsReadOffTheSeqLength) {
+  const std::string one = from_hex("a10d300ba003020101a104a0020500");
+  EXPECT_EQ(ber_direct::common_result_size(one + one), one.size());
+  EXPECT_EQ(ber_direct::common_result_size(one.substr(0, 8)), one.size());
+  EXPECT_EQ(ber_direct::common_result_size(one.substr(0, 7)), 0u);
+  EXPECT_EQ(ber_direct::common_result_size(from_hex("a1143012a00a02087fffffffffffffffa104a0020500")), 22u);
+}
+
 // What the shortcut leaves to asn1c, which decodes it or reports the protocol error.
 TEST(BerDirect, UnusualResultsAreLeftToTheGenericDecoder) {
   EXPECT_TRUE(ber_direct::common_result(from_hex("a10d300ba003020101a104a0020500")));

@@ -118,14 +118,20 @@ std::string describe(const protocol::ServerMessage& message, const std::map<std:
   return out + "]";
 }
 
-// Feeds `bytes` in pieces of `step` and returns every message, described.
+// Feeds `bytes` in pieces of `step` and returns every message, described. With `shortcut`, as
+// the session reads: a common result through next_common(), anything else through next().
 std::vector<std::string> decode_all(const std::string& bytes, std::size_t step,
-                                    const std::map<std::string, std::string>& keys) {
+                                    const std::map<std::string, std::string>& keys, bool shortcut = false) {
   protocol::ServerMessageReader reader;
   std::vector<std::string> out;
   for (std::size_t i = 0; i < bytes.size(); i += step) {
     reader.feed(bytes.data() + i, std::min(step, bytes.size() - i));
     for (;;) {
+      if (const auto common = shortcut ? reader.next_common() : std::nullopt) {
+        out.push_back("result seq " + std::to_string(common->seq) +
+                      (common->duplicate ? " duplicate" : " accepted"));
+        continue;
+      }
       auto next = reader.next();
       EXPECT_TRUE(next) << next.error().message;
       if (!next || !*next) break;
@@ -187,8 +193,10 @@ TEST(Protocol2Vectors, EveryLineIsReproduced) {
     } else if (d.rfind("ServerMessage ", 0) == 0) {
       const bool stream = d.rfind("ServerMessage stream: ", 0) == 0;
       const auto expected = items(d.substr(stream ? 22 : 14));
-      for (const std::size_t step : {v.bytes.size(), std::size_t{1}, std::size_t{7}})
+      for (const std::size_t step : {v.bytes.size(), std::size_t{1}, std::size_t{7}}) {
         EXPECT_EQ(decode_all(v.bytes, step, keys), expected) << d << " (fed " << step << " bytes at a time)";
+        EXPECT_EQ(decode_all(v.bytes, step, keys, true), expected) << d << " (shortcut, fed " << step << ")";
+      }
       EXPECT_EQ(text::to_hex(reencode_server(v.bytes)), text::to_hex(v.bytes)) << d;
       ++server;
     } else {
@@ -225,6 +233,21 @@ TEST(ServerMessageReader, RefusesWhatIsNotTheProtocol) {
     ASSERT_FALSE(r) << hex;
     EXPECT_EQ(r.error().code, Exit::kProtocol) << hex;
   }
+}
+
+// Every server vector end to end: the session's reading (common results by the shortcut) and
+// next() alone agree message for message, however the stream is split.
+TEST(ServerMessageReader, ShortcutAndGenericReadingAgreeOnAStream) {
+  const auto vectors = load();
+  const auto keys = keys_of(vectors);
+  std::string stream;
+  for (const Vector& v : vectors) {
+    if (v.description.rfind("ServerMessage ", 0) == 0) stream += v.bytes;
+  }
+  const auto expected = decode_all(stream, stream.size(), keys);
+  ASSERT_GE(expected.size(), 15u);
+  for (const std::size_t step : {std::size_t{1}, std::size_t{7}, std::size_t{13}, stream.size()})
+    EXPECT_EQ(decode_all(stream, step, keys, true), expected) << "fed " << step << " bytes at a time";
 }
 
 TEST(ServerMessageReader, WaitsForTheRestOfAMessage) {

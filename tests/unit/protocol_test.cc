@@ -104,6 +104,35 @@ TEST(ResponseReader, ReassemblesSplitAndCoalescedStreams) {
   }
 }
 
+// Accepted responses in a row are taken by count: at most `max`, whole ones only; whatever
+// follows them is next()'s.
+TEST(ResponseReader, TakesAcceptedInARowByCount) {
+  std::string accepted, rejected;
+  for (const Vector& v : load_vectors()) {
+    if (v.description == "Response accepted") accepted = from_hex(v.hex);
+    if (v.description == "Response rejected \"negative score\"") rejected = from_hex(v.hex);
+  }
+  ASSERT_EQ(text::to_hex(accepted), "a0020500");
+  ASSERT_FALSE(rejected.empty());
+  const std::string stream = accepted + accepted + accepted + rejected + accepted + accepted.substr(0, 2);
+  protocol::ResponseReader reader;
+  reader.feed(stream.data(), stream.size());
+  EXPECT_EQ(reader.take_accepted(2), 2u);
+  EXPECT_EQ(reader.take_accepted(10), 1u);
+  EXPECT_EQ(reader.take_accepted(10), 0u);
+  auto r = reader.next();
+  ASSERT_TRUE(r && *r);
+  EXPECT_FALSE((*r)->accepted);
+  EXPECT_EQ((*r)->reason, "negative score");
+  EXPECT_EQ(reader.take_accepted(10), 1u);
+  EXPECT_EQ(reader.take_accepted(10), 0u);  // half of the next one
+  EXPECT_FALSE(reader.empty());
+  reader.feed(accepted.data() + 2, 2);
+  EXPECT_EQ(reader.take_accepted(0), 0u);
+  EXPECT_EQ(reader.take_accepted(10), 1u);
+  EXPECT_TRUE(reader.empty());
+}
+
 TEST(ResponseReader, RefusesHugeLengthWithoutBuffering) {
   protocol::ResponseReader reader;
   const std::string header = from_hex("a0847fffffff0500");
