@@ -318,9 +318,10 @@ Result<Exit> run_whoami(const GlobalOptions& options, bool json) {
 
 namespace {
 
-// The command that continues an interrupted batch, for a shell: pasted as printed it reaches the
-// same server with the same config (both named explicitly, so that neither the default server
-// nor $GAME_CONFIG can change under it).
+// The command that continues an interrupted batch, for a shell: pasted as printed, in any
+// directory, it reaches the same server with the same config and file (all named explicitly or
+// absolutely, so that neither the default server, $GAME_CONFIG nor the directory can change them).
+// `file` is the journal's absolute path, so it never starts with '-'.
 std::string resume_command(const GlobalOptions& options, const Target& target, const std::string& file) {
   std::string command = "game --config " + text::shell_quote(target.config_path) + " --server " +
                         text::shell_quote(target.server);
@@ -330,8 +331,7 @@ std::string resume_command(const GlobalOptions& options, const Target& target, c
     std::snprintf(seconds, sizeof seconds, "%g", options.timeout);
     command += std::string(" --timeout ") + seconds;
   }
-  // A file name starting with '-' would be read as an option.
-  return command + " batch --resume" + (file.front() == '-' ? " -- " : " ") + text::shell_quote(file);
+  return command + " batch --resume " + text::shell_quote(file);
 }
 
 // Asks on the controlling terminal (every prompt of the client): the first character of the
@@ -355,7 +355,7 @@ Result<Continue> choose(const GlobalOptions& options, const std::string& file, c
       (pending.confirmed == 0 ? std::string("no line confirmed yet")
                               : "lines up to " + std::to_string(pending.confirmed) + " confirmed") +
       ")";
-  const std::string resume = resume_command(options, Target{pending.config, pending.server}, file);
+  const std::string resume = resume_command(options, Target{pending.config, pending.server}, pending.file);
   if (::isatty(STDIN_FILENO) == 1) {
     auto answer =
         ask(what + ".\n[r]esume it, start a [n]ew one (lines may be recorded twice), or [a]bort? [r/n/A]");
@@ -551,7 +551,7 @@ Result<Exit> run_batch(const GlobalOptions& given_options, const BatchOptions& g
                       : progress->save();
     if (!kept) std::fprintf(stderr, "game: %s\n", kept.error().message.c_str());
     if (!status && tally.sent + journaled->submission.confirmed > 0) {
-      resume = resume_command(options, target, batch.file);
+      resume = resume_command(options, target, journaled->submission.file);
     }
   }
   const Status printed = report.summary(tally, invalid, status ? nullptr : &status.error(), resume);

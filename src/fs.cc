@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string_view>
 #include <thread>
 
 namespace game::fs {
@@ -197,14 +198,32 @@ Status write_file_atomic(const std::string& path, std::string_view data, mode_t 
   return fsync_dir(parent_dir(target));
 }
 
+namespace {
+
+// `path` (absolute) without empty and "." components, so that one file has one name: the journal
+// is keyed by it. ".." is kept: behind a symbolic link it is not the directory before it.
+std::string without_dots(const std::string& path) {
+  std::string out;
+  for (std::size_t start = 0; start < path.size();) {
+    std::size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    const std::string_view part = std::string_view(path).substr(start, end - start);
+    if (!part.empty() && part != ".") (out += '/') += part;
+    start = end + 1;
+  }
+  return out.empty() ? "/" : out;
+}
+
+}  // namespace
+
 Result<std::string> absolute_path(const std::string& path) {
   // Not realpath(3): it would look at every directory above the file (outside HOME too).
-  if (!path.empty() && path.front() == '/') return path;
+  if (!path.empty() && path.front() == '/') return without_dots(path);
   char* cwd = ::getcwd(nullptr, 0);
   if (cwd == nullptr) return make_error(Exit::kIoErr, "cannot find the current directory: " + errno_text());
   std::string out(cwd);
   std::free(cwd);
-  return out + "/" + path;
+  return without_dots(out + "/" + path);
 }
 
 Status remove_file(const std::string& path) {

@@ -43,7 +43,8 @@ bool needs_home(std::string_view path);
 // "$HOME/x" -> "~/x", so that a config stays valid when its home directory moves.
 std::string abbreviate_home(const std::string& path, const std::string& home);
 std::string parent_dir(const std::string& path);
-// `path` made absolute against the current directory (symbolic links and .. are kept).
+// `path` made absolute against the current directory, without "." or empty components (symbolic
+// links and .. are kept).
 Result<std::string> absolute_path(const std::string& path);
 std::string base_name(const std::string& path);
 

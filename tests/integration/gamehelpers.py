@@ -7,12 +7,13 @@ import select
 import stat
 import struct
 import subprocess
+import tempfile
 import termios
 import time
 import tomllib
 import unittest
 
-from harness import Server, run_game
+from harness import Server, game_bin, run_game
 
 VECTORS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "protocol-vectors.txt")
 
@@ -28,6 +29,15 @@ def config_of(home):
 
 def uuid_of(home):
     return config_of(home)["identity"]["uuid"]
+
+
+def run_printed(command, home, timeout=120):
+    """A command the client printed, pasted into a shell as printed, with only HOME and PATH, in
+    another directory (/) than the one it was printed in."""
+    with tempfile.TemporaryDirectory() as bin_dir:
+        os.symlink(os.path.abspath(game_bin()), os.path.join(bin_dir, "game"))
+        return subprocess.run(["sh", "-c", command], cwd="/", capture_output=True, text=True, timeout=timeout,
+                              env={"HOME": home.path, "PATH": bin_dir + ":" + os.environ["PATH"]})
 
 
 def mode_of(path):

@@ -12,6 +12,7 @@ shell as printed, finishes the batch with every line held once.
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -19,7 +20,7 @@ import threading
 import time
 import unittest
 
-from gamehelpers import OK, PROTOCOL, TIMEOUT, UNAVAILABLE, endpoint, play, uuid_of
+from gamehelpers import OK, PROTOCOL, TIMEOUT, UNAVAILABLE, endpoint, play, run_printed, uuid_of
 from harness import Home, Server, game_bin, run_game
 
 try:
@@ -103,20 +104,20 @@ class ProtocolOneServers(unittest.TestCase):
             self.assertEqual(summary["accepted"], 0)
 
     def test_drop_keeps_the_answers_received_and_the_printed_resume_command_finishes_the_batch(self):
-        with Server(mode="drop:50") as server, Home() as home, tempfile.TemporaryDirectory() as bin_dir:
+        with Server(mode="drop:50") as server, Home() as home:
             self.assertEqual(run_game(["init"], home).returncode, OK)
-            os.symlink(os.path.abspath(game_bin()), os.path.join(bin_dir, "game"))
-            path = write_lines(home, "my lines.txt", [f"score {i}" for i in range(1, 121)])
-            r = play(server, home, "batch", path)
+            write_lines(home, "my lines.txt", [f"score {i}" for i in range(1, 121)])
+            # The file named relative to the directory the batch starts in.
+            r = run_printed(f"cd {shlex.quote(home.path)} && game --server {endpoint(server)} batch 'my lines.txt'",
+                            home)
             for _ in range(5):
                 if r.returncode == OK:
                     break
                 self.assertEqual(r.returncode, UNAVAILABLE, r.stderr)
                 command = re.search(r"resume with: (.*)$", r.stderr.strip()).group(1)
                 self.assertIn("--server " + endpoint(server), command)
-                # Pasted as printed, from another directory, with nothing but HOME and PATH.
-                r = subprocess.run(["sh", "-c", command], cwd="/", capture_output=True, text=True, timeout=60,
-                                   env={"HOME": home.path, "PATH": bin_dir + ":" + os.environ["PATH"]})
+                # Pasted as printed, from another directory (/), with nothing but HOME and PATH.
+                r = run_printed(command, home)
             self.assertEqual(r.returncode, OK, r.stderr)
             # drop:50 answers 50 requests per connection: every resume started exactly after them.
             self.assertEqual(server.scores(uuid_of(home)), list(range(1, 121)))
@@ -132,14 +133,6 @@ def move_server(home, cluster, name="arena"):
     """Points [servers.NAME] at the cluster's addresses (a restarted cluster listens elsewhere)."""
     addresses = ", ".join(f'"{a}"' for a in cluster.addresses)
     home.write_config(re.sub(r"(?m)^addresses = \[.*\]$", f"addresses = [{addresses}]", home.read_config()))
-
-
-def run_printed(command, home, timeout=120):
-    """A command the client printed, pasted into a shell as printed, with only HOME and PATH."""
-    with tempfile.TemporaryDirectory() as bin_dir:
-        os.symlink(os.path.abspath(game_bin()), os.path.join(bin_dir, "game"))
-        return subprocess.run(["sh", "-c", command], cwd="/", capture_output=True, text=True, timeout=timeout,
-                              env={"HOME": home.path, "PATH": bin_dir + ":" + os.environ["PATH"]})
 
 
 def values(cluster, home):

@@ -8,13 +8,15 @@ their modes and contents, and --resume must finish the set.
 import os
 import pty
 import select
+import shlex
 import signal
 import stat
 import subprocess
 import time
 import unittest
 
-from gamehelpers import DATAERR, IOERR, OK, USAGE, endpoint, entries, pending_dir, read_entry, uuid_of
+from gamehelpers import (DATAERR, IOERR, OK, UNAVAILABLE, USAGE, endpoint, entries, pending_dir, read_entry,
+                         run_printed, uuid_of)
 from harness import Home, Server, game_bin, run_game
 
 TOTAL = 300
@@ -117,6 +119,20 @@ class Journal(unittest.TestCase):
             # (lines acknowledged after the journal's last write are sent again).
             self.assertEqual(scores, list(range(1, 51)) + list(range(confirmed + 1, TOTAL + 1)))
             self.assertEqual(entries(home), [])
+
+    def test_the_same_file_named_another_way_is_not_started_again_silently(self):
+        with Server(mode="drop:50") as server, Home() as home:
+            path = write_lines(os.path.join(home.path, "scores.txt"), [f"score {i}" for i in range(1, 121)])
+            r = run_game(["--server", endpoint(server), "batch", path], home)
+            self.assertEqual(r.returncode, UNAVAILABLE, r.stderr)  # dropped after 50: unfinished
+            held = server.scores(uuid_of(home))
+            # (.. is kept as written: behind a symbolic link it names another directory)
+            for name in ("./scores.txt", "/./" + path, path.replace("/", "//")):
+                r = run_printed(f"cd {shlex.quote(home.path)} && game --server {endpoint(server)} batch {name}", home)
+                self.assertEqual(r.returncode, USAGE, r.stderr)
+                self.assertIn("has an unfinished submission", r.stderr)
+                self.assertEqual(server.scores(uuid_of(home)), held)
+            self.assertEqual(len(entries(home)), 1)
 
     def test_new_drops_the_old_entry_and_a_changed_file_is_not_resumed(self):
         with Server(mode="pause:50") as paused, Home() as home:
