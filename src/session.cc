@@ -260,13 +260,14 @@ class Pump {
   // RFC 4254 5.3: our CLOSE, then the server's, bounded by --timeout. Disconnecting earlier could
   // make the server drop what it has received but not yet processed.
   Status close_handshake() {
+    std::string ignored;
+    GAME_TRY(channel_->read_available(ignored));  // a refused or unanswered subsystem is no close
     if (channel_->remote_closed()) return {};
     GAME_TRY(channel_->close());
     // A server still working through what we sent returns window as it goes: that is progress.
     auto until = Clock::now() + options_.timeout;
     std::uint32_t window = channel_->window();
     while (!channel_->remote_closed()) {
-      std::string ignored;
       GAME_TRY(channel_->read_available(ignored));
       if (channel_->remote_closed()) break;
       GAME_TRY(check_stop());
@@ -281,6 +282,7 @@ class Pump {
       }
       GAME_TRY(channel_->wait({stop_fd()}, std::min(until, stop_deadline_)));
     }
+    GAME_TRY(channel_->read_available(ignored));  // the close may have come instead of the answer
     trace_.step("channel closed");
     return {};
   }
@@ -357,7 +359,7 @@ class Pump {
       if (const auto* opened = std::get_if<protocol::Opened>(&**message)) {
         if (opened_) return protocol_error("server sent opened twice");
         opened_ = true;
-        if (unanswered_.empty()) recovered();
+        if (unanswered_.empty()) recovering_since_ = Clock::time_point::max();  // the backoff stays
         trace_.step("stream open on " + channel_->peer() + ", lastSeq " + std::to_string(opened->last_seq));
         continue;
       }
@@ -581,7 +583,6 @@ class Pump {
   Status reconnect(Error cause) {
     if (!recovering()) {
       recovering_since_ = Clock::now();
-      backoff_ = std::chrono::milliseconds(0);
       reconnections_ = 0;
     }
     trace_.step(cause.message + "; reconnecting");
@@ -633,8 +634,13 @@ class Pump {
     return cause;
   }
 
-  // A result, or a reconnected stream with nothing left to resend, ends a recovery.
-  void recovered() { recovering_since_ = Clock::time_point::max(); }
+  // A result ends a recovery and its backoff. A stream reopened with nothing to resend ends the
+  // recovery too (an idle --follow is not timed out) but keeps the backoff: a server that opens
+  // streams and drops them is retried ever more slowly, not in a tight loop.
+  void recovered() {
+    recovering_since_ = Clock::time_point::max();
+    backoff_ = std::chrono::milliseconds(0);
+  }
   bool recovering() const { return recovering_since_ != Clock::time_point::max(); }
   Clock::time_point give_up_at() const {
     return recovering() ? recovering_since_ + options_.reconnect_for : Clock::time_point::max();

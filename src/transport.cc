@@ -348,10 +348,21 @@ Status SshChannel::write(std::string_view bytes) {
   return make_error(Exit::kUnavailable, std::string("write failed: ") + ssh_get_error(session_));
 }
 
+// Nothing on the channel counts before the server accepted the subsystem: data ahead of the
+// answer belongs to no subsystem (a refusal behind it would unsay every result), so it stays in
+// libssh's buffer until the answer is in. A channel closed with the answer still owed is not a
+// proof of delivery: the server never said a subsystem read what was written.
 Result<bool> SshChannel::read_available(std::string& out) {
-  auto open = read_data(out);
   GAME_TRY(check_subsystem_reply());
-  return open;
+  if (reply_ == Reply::kPending) {
+    // The server's EOF or CLOSE (libssh marks the channel closed also after our own close).
+    if (ssh_channel_is_eof(channel_) == 0) return true;
+    return make_error(Exit::kUnavailable,
+                      "server " + peer_ +
+                          " closed the channel without answering the request for the subsystem '" +
+                          subsystem_ + "'");
+  }
+  return read_data(out);
 }
 
 Result<bool> SshChannel::read_data(std::string& out) {
