@@ -495,11 +495,10 @@ class Pump {
     chunk_.clear();
     if (!open_written_) protocol::encode_open(options_.stream, chunk_);
     if (chunk_.size() > window) return false;
-    std::size_t resent = 0;
     while (!unanswered_.all_written() && fits(unanswered_.unwritten().size())) {
       chunk_ += unanswered_.unwritten();
       unanswered_.mark_written();
-      ++resent;
+      ++resent_;
     }
     while (unanswered_.all_written() && have_next_ && unanswered_.size() < kMaxUnacknowledged &&
            fits(next_bytes_.size())) {
@@ -511,8 +510,10 @@ class Pump {
     if (chunk_.empty()) return false;
     GAME_TRY(channel_->write(chunk_));
     open_written_ = true;
-    if (resent > 0)
-      trace_.step("resent " + count_text(resent, "unanswered request") + " to " + channel_->peer());
+    if (resent_ > 0 && unanswered_.all_written()) {  // one line per reconnection, not per chunk
+      trace_.step("resent " + count_text(resent_, "unanswered request") + " to " + channel_->peer());
+      resent_ = 0;
+    }
     return true;
   }
 
@@ -613,6 +614,7 @@ class Pump {
       reader_v2_ = protocol::ServerMessageReader();
       opened_ = open_written_ = eof_sent_ = false;
       unanswered_.rewind();
+      resent_ = 0;
       last_answered_ = 0;
       return {};
     }
@@ -766,6 +768,7 @@ class Pump {
   // Protocol 2 reconnection: since when no result has arrived (max: not recovering).
   Clock::time_point recovering_since_ = Clock::time_point::max();
   std::chrono::milliseconds backoff_{0};
+  std::size_t resent_ = 0;           // unanswered requests written again since the last reconnection
   std::uint64_t reconnections_ = 0;  // in this recovery
 };
 
