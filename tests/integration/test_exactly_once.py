@@ -20,22 +20,8 @@ import threading
 import time
 import unittest
 
-from gamehelpers import OK, PROTOCOL, TIMEOUT, UNAVAILABLE, endpoint, play, run_printed, uuid_of
-from harness import Home, Server, game_bin, run_game
-
-try:
-    from harness import Cluster
-except ImportError:  # until harness.Cluster lands
-    Cluster = None
-
-NEEDS_CLUSTER = unittest.skipIf(Cluster is None, "harness.Cluster is not in this tree yet")
-
-
-def write_lines(home, name, lines):
-    path = os.path.join(home.path, name)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("".join(line + "\n" for line in lines))
-    return path
+from gamehelpers import OK, PROTOCOL, TIMEOUT, UNAVAILABLE, endpoint, play, run_printed, uuid_of, write_lines
+from harness import Cluster, Home, Server, game_bin, run_game
 
 
 def results(stdout):
@@ -199,7 +185,6 @@ class Watched:
         self.proc.stderr.close()
 
 
-@NEEDS_CLUSTER
 class ProtocolTwoCluster(unittest.TestCase):
     def setUp(self):
         self.home = Home()
@@ -271,7 +256,6 @@ class ProtocolTwoCluster(unittest.TestCase):
 
 
 
-@NEEDS_CLUSTER
 class NoResultEver(unittest.TestCase):
     """A server that accepts every reconnection and drops each connection before its first result
     (fault drop_before_result:1): every command that goes through the session pump (a one-shot
