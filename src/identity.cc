@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "config_store.h"
+#include "crypto_init.h"
 #include "fs.h"
 #include "passphrase.h"
 
@@ -66,6 +67,7 @@ int note_encrypted(const char*, char*, size_t, int, int, void* userdata) {
 Result<SshKey> decode_private(const std::string& text, const std::string& origin) {
   ssh_key raw = nullptr;
   bool encrypted = false;
+  register_pem_cipher(text);
   if (ssh_pki_import_privkey_base64(text.c_str(), nullptr, note_encrypted, &encrypted, &raw) == SSH_OK) {
     return SshKey(raw);
   }

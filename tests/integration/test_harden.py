@@ -454,6 +454,20 @@ def read_until(fd, needle, shown=b"", timeout=30):
     return shown
 
 
+def read_to_exit(pid, fd, shown):
+    """Everything the client shows until it exits, and its exit code."""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), shown
+
+
 def echo_on(fd):
     return bool(termios.tcgetattr(fd)[3] & termios.ECHO)
 
@@ -481,30 +495,36 @@ class PassphrasePrompt(SharedServerTestCase):
                 finally:
                     os.close(fd)
 
+    def score_on_terminal(self, home, replies):
+        """`game score 1` on a terminal, each reply typed once its prompt shows anew: accepted."""
+        pid, fd = start_on_terminal(["--server", endpoint(self.server), "score", "1"], home)
+        try:
+            shown = b""
+            for prompt, reply in replies:
+                shown = read_until(fd, prompt, shown.replace(prompt, b"(answered)"))
+                os.write(fd, reply + b"\n")
+            code, shown = read_to_exit(pid, fd, shown)
+        finally:
+            os.close(fd)
+        self.assertEqual(code, OK, shown)
+        self.assertEqual(self.server.scores(uuid_of(home)), [1])
+
     def test_three_tries_for_the_passphrase(self):
         with self.encrypted_home() as home:
-            pid, fd = start_on_terminal(["--server", endpoint(self.server), "score", "1"], home)
-            try:
-                shown = read_until(fd, b"Enter passphrase for")
-                os.write(fd, b"wrong\n")
-                shown = read_until(fd, b"Bad passphrase, try again", shown)
-                os.write(fd, b"wrong again\n")
-                shown = read_until(fd, b"Bad passphrase, try again", shown.replace(b"Bad", b"bad", 1))
-                os.write(fd, PASSPHRASE.encode() + b"\n")
-                while True:
-                    try:
-                        chunk = os.read(fd, 4096)
-                    except OSError:
-                        break
-                    if not chunk:
-                        break
-                    shown += chunk
-                _, status = os.waitpid(pid, 0)
-            finally:
-                os.close(fd)
-            self.assertEqual(os.waitstatus_to_exitcode(status), OK, shown)
-            self.assertEqual(self.server.scores(uuid_of(home)), [1])
+            self.score_on_terminal(home, [(b"Enter passphrase for", b"wrong"),
+                                          (b"Bad passphrase, try again", b"wrong again"),
+                                          (b"Bad passphrase, try again", PASSPHRASE.encode())])
 
+    def test_encrypted_pem_keys_are_unlocked(self):
+        # A traditional PEM key names its cipher in DEK-Info (looked up in OpenSSL's legacy
+        # table, which the client does not fill at start-up); PKCS#8 names it by OID.
+        for key_format in ("PEM", "PKCS8"):
+            with self.subTest(key_format=key_format), Home() as home:
+                key = os.path.join(home.path, "id_ecdsa")
+                subprocess.run(["ssh-keygen", "-q", "-t", "ecdsa", "-m", key_format, "-N", PASSPHRASE,
+                                "-f", key], check=True, timeout=30, stdin=subprocess.DEVNULL)
+                self.assertEqual(run_game(["init", "--key", key], home).returncode, OK)
+                self.score_on_terminal(home, [(b"Enter passphrase for", PASSPHRASE.encode())])
 
 class ExitCodes(SharedServerTestCase):
     """One test per row of the README's exit-code table."""
