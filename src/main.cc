@@ -36,8 +36,9 @@ class Dispatch {
  public:
   Dispatch(CLI::App& top, std::string named) : top_(top), named_(std::move(named)) {}
 
-  void add(CLI::App& parent, const std::string& name, const std::string& description,
-           const std::string& examples, Handler run, Define define = {}) {
+  // The texts are literals: a command that is not made costs no copies of them.
+  void add(CLI::App& parent, const char* name, const char* description, const char* examples, Handler run,
+           Define define = {}) {
     Command command{&parent, name, description, examples, std::move(run), std::move(define)};
     if (&parent == &top_ && name != named_) {
       deferred_.push_back(std::move(command));
@@ -62,15 +63,15 @@ class Dispatch {
  private:
   struct Command {
     CLI::App* parent;
-    std::string name;
-    std::string description;
-    std::string examples;
+    const char* name;
+    const char* description;
+    const char* examples;
     Handler run;
     Define define;
   };
   void make(const Command& command) {
     CLI::App* app = command.parent->add_subcommand(command.name, command.description);
-    app->footer(command.examples.empty() ? std::string() : "Examples:\n" + command.examples);
+    app->footer(*command.examples == '\0' ? std::string() : std::string("Examples:\n") + command.examples);
     handlers_.emplace_back(app, command.run);
     if (command.parent == &top_ && command.name == named_) made_named_ = true;
     if (command.define) command.define(*app);
