@@ -1,47 +1,54 @@
 #include "ber_direct.h"
 
 #include <array>
+#include <bit>
+#include <cstring>
 
 namespace game::ber_direct {
 namespace {
 
-// Bytes of the minimal two's-complement form of `value` (X.690 8.3.2): 1 to 8.
+// Bytes of the minimal two's-complement form of `value` (X.690 8.3.2), 1 to 8: its significant
+// bits and a sign bit, rounded up to whole bytes (a negative number has the bits of its
+// complement).
 std::size_t integer_size(std::int64_t value) {
-  std::size_t n = 1;
-  // One more byte while the bits above the current ones are not all copies of its sign bit.
-  while (n < 8 && (value >> (8 * n - 1)) != 0 && (value >> (8 * n - 1)) != -1) ++n;
-  return n;
+  const auto magnitude = static_cast<std::uint64_t>(value < 0 ? ~value : value);
+  return static_cast<std::size_t>(std::bit_width(magnitude)) / 8 + 1;
 }
 
 // A message of at most 36 bytes (a submit with two 8-byte integers), so every length is in
-// short form: built on the stack and appended to the caller's string in one piece.
-class Writer {
- public:
-  void header(unsigned char tag, std::size_t length) {
-    put(tag);
-    put(length);
-  }
-  // Tag 02, then the n bytes of the minimal two's-complement form.
-  void integer(std::int64_t value, std::size_t n) {
-    header(0x02, n);
-    for (std::size_t i = n; i-- > 0;) put(static_cast<std::uint64_t>(value) >> (8 * i));
-  }
-  void append_to(std::string& out) const { out.append(buf_.data(), size_); }
+// short form: built on the stack and appended to the caller's string in one piece. The writers
+// take and return the position (a pointer in a local, not a member the compiler must reload
+// after every byte stored), and an integer is stored as one word (the spare bytes past it are
+// overwritten or never read): this runs once per request of a batch.
+using Buffer = std::array<char, 48>;
 
- private:
-  void put(std::uint64_t byte) { buf_[size_++] = static_cast<char>(byte & 0xff); }
-  std::array<char, 40> buf_;  // not zeroed: only the first size_ bytes are ever read
-  std::size_t size_ = 0;
-};
+char* put_header(char* p, unsigned char tag, std::size_t length) {
+  p[0] = static_cast<char>(tag);
+  p[1] = static_cast<char>(length);
+  return p + 2;
+}
+
+// Tag 02, then the n bytes of the minimal two's-complement form, most significant first.
+char* put_integer(char* p, std::int64_t value, std::size_t n) {
+  p = put_header(p, 0x02, n);
+  std::uint64_t word = static_cast<std::uint64_t>(value) << (8 * (8 - n));
+  if constexpr (std::endian::native == std::endian::little) word = __builtin_bswap64(word);
+  std::memcpy(p, &word, sizeof word);
+  return p + n;
+}
 
 // Request addScore: [1] { SEQUENCE { [0] { INTEGER } } }.
 constexpr std::size_t kAddScoreOverhead = 8;  // three headers around the INTEGER's header
 
-void add_score(std::int64_t value, std::size_t n, Writer& w) {
-  w.header(0xa1, n + 6);
-  w.header(0x30, n + 4);
-  w.header(0xa0, n + 2);
-  w.integer(value, n);
+char* put_add_score(char* p, std::int64_t value, std::size_t n) {
+  p = put_header(p, 0xa1, n + 6);
+  p = put_header(p, 0x30, n + 4);
+  p = put_header(p, 0xa0, n + 2);
+  return put_integer(p, value, n);
+}
+
+void append(const Buffer& buffer, const char* end, std::string& out) {
+  out.append(buffer.data(), static_cast<std::size_t>(end - buffer.data()));
 }
 
 std::uint8_t byte(std::string_view bytes, std::size_t i) { return static_cast<std::uint8_t>(bytes[i]); }
@@ -49,9 +56,8 @@ std::uint8_t byte(std::string_view bytes, std::size_t i) { return static_cast<st
 }  // namespace
 
 void append_add_score(std::int64_t value, std::string& out) {
-  Writer w;
-  add_score(value, integer_size(value), w);
-  w.append_to(out);
+  Buffer buffer;  // not zeroed: only what is written is read
+  append(buffer, put_add_score(buffer.data(), value, integer_size(value)), out);
 }
 
 void append_submit_add_score(std::int64_t seq, std::int64_t value, std::string& out) {
@@ -59,14 +65,13 @@ void append_submit_add_score(std::int64_t seq, std::int64_t value, std::string& 
   const std::size_t n = integer_size(value);
   const std::size_t request = kAddScoreOverhead + n;     // the whole Request TLV
   const std::size_t body = (2 + 2 + m) + (2 + request);  // [0] seq, [1] request
-  Writer w;
-  w.header(0xa1, body + 2);
-  w.header(0x30, body);
-  w.header(0xa0, 2 + m);
-  w.integer(seq, m);
-  w.header(0xa1, request);
-  add_score(value, n, w);
-  w.append_to(out);
+  Buffer buffer;
+  char* p = put_header(buffer.data(), 0xa1, body + 2);
+  p = put_header(p, 0x30, body);
+  p = put_header(p, 0xa0, 2 + m);
+  p = put_integer(p, seq, m);
+  p = put_header(p, 0xa1, request);
+  append(buffer, put_add_score(p, value, n), out);
 }
 
 bool is_accepted_response(std::string_view message) { return message == kAcceptedResponse; }
@@ -92,8 +97,24 @@ std::optional<CommonResult> common_result(std::string_view message) {
   return std::nullopt;
 }
 
-std::size_t common_result_size(std::string_view bytes) {
-  return bytes.size() < 8 ? 0 : byte(bytes, 7) + std::size_t{14};
+std::size_t accepted_result_size(std::string_view bytes, std::uint64_t seq) {
+  const std::size_t m = integer_size(static_cast<std::int64_t>(seq));
+  const std::size_t size = m + 14;
+  if (bytes.size() < size) return 0;
+  const char* const p = bytes.data();
+  // The eight header octets a1 m+12 30 m+10 a0 m+2 02 m (see common_result) compared as one word
+  // read in memory order, then seq's m octets, then the outcome's six: a result is matched in a
+  // few compares, once per request of a batch.
+  std::uint64_t header;
+  std::memcpy(&header, p, sizeof header);
+  if constexpr (std::endian::native == std::endian::big) header = __builtin_bswap64(header);
+  constexpr std::uint64_t kHeaderWithoutM = 0x000202a00a300ca1;  // octet 0 is the lowest
+  constexpr std::uint64_t kM = 0x0100010001000100;               // m added to octets 1, 3, 5 and 7
+  if (header != kHeaderWithoutM + m * kM) return 0;
+  std::uint64_t value = 0;
+  for (std::size_t i = 0; i < m; ++i) value = (value << 8) | static_cast<unsigned char>(p[8 + i]);
+  if (value != seq) return 0;
+  return std::memcmp(p + 8 + m, "\xa1\x04\xa0\x02\x05\x00", 6) == 0 ? size : 0;
 }
 
 }  // namespace game::ber_direct

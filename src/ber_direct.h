@@ -34,8 +34,9 @@ struct CommonResult {
 };
 std::optional<CommonResult> common_result(std::string_view message);
 
-// How long the message at the front of `bytes` (a byte stream) is if it is a common result, from
-// its seq's length octet; 0 while that octet has not arrived.
-std::size_t common_result_size(std::string_view bytes);
+// The size of protocol 2's `result { seq, accepted }` for exactly this seq (> 0, below 2^63), in
+// its minimal encoding, if `bytes` (a byte stream) begins with it; 0 otherwise. The answer to
+// nearly every request of a batch, matched against the one expected without decoding anything.
+std::size_t accepted_result_size(std::string_view bytes, std::uint64_t seq);
 
 }  // namespace game::ber_direct

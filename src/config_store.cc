@@ -128,7 +128,7 @@ Status record_protocol(const std::string& path, const std::string& server_name, 
     const auto day = floor<days>(at);
     const year_month_day date{day};
     const hh_mm_ss<seconds> time{at - day};
-    char when[32];
+    char when[64];  // room for any value the format can produce: -Wformat-truncation cannot bound them
     std::snprintf(when, sizeof when, "%04d-%02u-%02uT%02ld:%02ld:%02lldZ", static_cast<int>(date.year()),
                   static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
                   static_cast<long>(time.hours().count()), static_cast<long>(time.minutes().count()),

@@ -343,15 +343,6 @@ Result<std::optional<ServerMessage>> ServerMessageReader::next() {
   return std::optional<ServerMessage>{std::move(*result)};
 }
 
-std::optional<ber_direct::CommonResult> ServerMessageReader::next_common() {
-  const std::string_view bytes = framer_.unread();
-  const std::size_t size = ber_direct::common_result_size(bytes);
-  if (size == 0 || bytes.size() < size) return std::nullopt;
-  auto common = ber_direct::common_result(bytes.substr(0, size));
-  if (common) framer_.skip(size);
-  return common;
-}
-
 void encode_server_message(const ServerMessage& message, std::string& out) {
   ServerMessage_t pdu;
   std::memset(&pdu, 0, sizeof pdu);

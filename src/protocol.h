@@ -125,9 +125,13 @@ class ServerMessageReader {
  public:
   void feed(const char* data, std::size_t size) { framer_.feed(data, size); }
   Result<std::optional<ServerMessage>> next();
-  // The next message if it is a common result (ber_direct::common_result): taken without
-  // building a ServerMessage. nullopt for anything else, which next() then reads.
-  std::optional<ber_direct::CommonResult> next_common();
+  // Takes the next message if it is `result { seq, accepted }` for this seq
+  // (ber_direct::accepted_result_size). False, with nothing taken, for anything else.
+  bool take_accepted(std::uint64_t seq) {
+    const std::size_t size = ber_direct::accepted_result_size(framer_.unread(), seq);
+    framer_.skip(size);
+    return size > 0;
+  }
   bool empty() const { return framer_.empty(); }
 
  private:

@@ -92,30 +92,33 @@ class HeldOutcomes {
 };
 
 // Protocol 2 requests kept until their results arrive, in order, with their encoded submit or
-// account messages end to end in one buffer (a string per request cost an allocation each).
-// The first written() of them were written on the current channel; the rest wait to be resent.
+// account messages end to end in one ring of bytes (a string per request cost an allocation
+// each), which is also what is written: the requests of a chunk are one piece of it. The first
+// written() of them were written on the current channel; the rest wait to be resent.
+//
+// Both rings (the messages' bytes and their seq and size) have a power-of-two size and grow
+// only to the most ever unanswered at once: nothing is moved while they do not grow (a buffer
+// whose answered front was dropped now and then moved about a byte per byte sent and, with the
+// string's doubling, grew to three times what was unanswered; docs/PERFORMANCE.md).
 class Unanswered {
  public:
   // A request written just now, behind every other.
   void push_written(std::uint64_t seq, std::string_view bytes) {
-    entries_.push_back({seq, bytes.size()});
-    bytes_ += bytes;
+    if (count_ == entries_.size()) grow_entries();
+    entry(count_) = {seq, bytes.size()};
+    ++count_;
+    if (end_ - head_ + bytes.size() > ring_size_) grow_ring(end_ - head_ + bytes.size());
+    put(end_, bytes);
+    end_ += bytes.size();
     ++written_;
-    written_end_ = bytes_.size();
+    written_end_ = end_;
   }
   // The result of the first request arrived (it was written).
   void pop() {
-    const std::size_t size = entries_.front().size;
-    entries_.pop_front();
-    head_ += size;
+    head_ += entry(0).size;
+    first_ = (first_ + 1) & (entries_.size() - 1);
+    --count_;
     --written_;
-    // The consumed front is dropped once it is most of the buffer: amortised, and bounded by
-    // kMaxUnacknowledged messages.
-    if (head_ > bytes_.size() / 2) {
-      bytes_.erase(0, head_);
-      written_end_ -= head_;
-      head_ = 0;
-    }
   }
   // A new channel: nothing is written on it yet.
   void rewind() {
@@ -123,19 +126,22 @@ class Unanswered {
     written_end_ = head_;
   }
   // The first request not written on this channel (there must be one), and marking it written.
-  std::string_view unwritten() const {
-    return std::string_view(bytes_).substr(written_end_, entries_[written_].size);
-  }
+  std::size_t unwritten_size() const { return entry(written_).size; }
   void mark_written() {
-    written_end_ += entries_[written_].size;
+    written_end_ += entry(written_).size;
     ++written_;
   }
-  std::uint64_t front_seq() const { return entries_.front().seq; }
-  std::uint64_t seq(std::size_t i) const { return entries_[i].seq; }
-  std::size_t size() const { return entries_.size(); }
+  // The last `size` bytes marked written: the requests of the chunk being written. In place,
+  // unless they wrap around the end of the ring (once per turn of it): then copied to `spare`.
+  std::string_view last_written(std::size_t size, std::string& spare) const {
+    return bytes_at(written_end_ - size, size, spare);
+  }
+  std::uint64_t front_seq() const { return entry(0).seq; }
+  std::uint64_t seq(std::size_t i) const { return entry(i).seq; }
+  std::size_t size() const { return count_; }
   std::size_t written() const { return written_; }
-  bool empty() const { return entries_.empty(); }
-  bool all_written() const { return written_ == entries_.size(); }
+  bool empty() const { return count_ == 0; }
+  bool all_written() const { return written_ == count_; }
   void clear() { *this = Unanswered(); }
 
  private:
@@ -143,11 +149,54 @@ class Unanswered {
     std::uint64_t seq;
     std::size_t size;
   };
-  std::deque<Entry> entries_;
-  std::string bytes_;
-  std::size_t head_ = 0;  // bytes_ before it belong to answered requests
+  // The i-th request from the front.
+  Entry& entry(std::size_t i) { return entries_[(first_ + i) & (entries_.size() - 1)]; }
+  const Entry& entry(std::size_t i) const { return entries_[(first_ + i) & (entries_.size() - 1)]; }
+  void grow_entries() {
+    std::vector<Entry> larger(entries_.empty() ? 64 : 2 * entries_.size());
+    for (std::size_t i = 0; i < count_; ++i) larger[i] = entry(i);
+    entries_ = std::move(larger);
+    first_ = 0;
+  }
+  // Byte offsets count every byte ever pushed; a ring position is the offset modulo its size.
+  std::size_t position(std::uint64_t offset) const {
+    return static_cast<std::size_t>(offset & (ring_size_ - 1));
+  }
+  // The `size` bytes from `offset`: in place, unless they wrap around the end of the ring (once
+  // per turn of it), then copied to `spare`.
+  std::string_view bytes_at(std::uint64_t offset, std::size_t size, std::string& spare) const {
+    if (size == 0) return {};
+    const std::size_t at = position(offset);
+    if (at + size <= ring_size_) return std::string_view(ring_.get() + at, size);
+    spare.assign(ring_.get() + at, ring_size_ - at);
+    spare.append(ring_.get(), size - spare.size());
+    return spare;
+  }
+  void put(std::uint64_t offset, std::string_view bytes) {
+    const std::size_t at = position(offset);
+    const std::size_t first = std::min(bytes.size(), ring_size_ - at);
+    std::memcpy(ring_.get() + at, bytes.data(), first);
+    std::memcpy(ring_.get(), bytes.data() + first, bytes.size() - first);
+  }
+  // Not zeroed: a page of the ring costs memory only once a request is written to it.
+  void grow_ring(std::size_t needed) {
+    std::string spare;
+    const std::string_view live = bytes_at(head_, end_ - head_, spare);
+    std::size_t size = ring_size_ == 0 ? 4096 : ring_size_;
+    while (size < needed) size *= 2;
+    auto old = std::exchange(ring_, std::unique_ptr<char[]>(new char[size]));  // `live` may point into it
+    ring_size_ = size;
+    put(head_, live);
+  }
+  std::vector<Entry> entries_;
+  std::size_t first_ = 0;  // the front's index in entries_
+  std::size_t count_ = 0;
+  std::unique_ptr<char[]> ring_;
+  std::size_t ring_size_ = 0;  // a power of two (or 0)
+  std::uint64_t head_ = 0;     // bytes before it belong to answered requests
+  std::uint64_t end_ = 0;      // where the next request's bytes go
   std::size_t written_ = 0;
-  std::size_t written_end_ = 0;  // where the first unwritten request's bytes begin
+  std::uint64_t written_end_ = 0;  // where the first unwritten request's bytes begin
 };
 
 class Pump {
@@ -349,10 +398,7 @@ class Pump {
 
   Status read_v2() {
     for (;;) {
-      if (const auto common = reader_v2_.next_common()) {
-        GAME_TRY(handle_common(*common));
-        continue;
-      }
+      take_accepted_results();
       auto message = reader_v2_.next();
       if (!message) return std::move(message).error();
       if (!*message) return {};
@@ -367,28 +413,26 @@ class Pump {
     }
   }
 
-  // The common result answering the request that is due, accepted: counted into a run of
-  // accepted lines that report_accepted() tells the observer at once. Anything else goes the
-  // general way, which also words the errors.
-  Status handle_common(const ber_direct::CommonResult& common) {
-    if (common.duplicate || !opened_ || unanswered_.written() == 0 || common.seq != unanswered_.front_seq()) {
-      protocol::ResultMessage result;
-      result.seq = common.seq;
-      result.kind = common.duplicate ? protocol::ResultMessage::Kind::kDuplicate
-                                     : protocol::ResultMessage::Kind::kAccepted;
-      return handle_result(result);
-    }
-    last_answered_ = common.seq;
+  // The results answering the requests due, in order, accepted: nearly every result. Each is
+  // matched against the seq expected, without decoding, and counted into a run of accepted lines
+  // that report_accepted() tells the observer at once. Anything else is left to read_v2(), which
+  // also words the errors.
+  void take_accepted_results() {
+    if (!opened_) return;
+    std::size_t taken = 0;
+    while (taken < unanswered_.written() && reader_v2_.take_accepted(unanswered_.seq(taken))) ++taken;
+    if (taken == 0) return;
     recovered();
-    unanswered_.pop();
-    if (accepted_count_ > 0 && accepted_first_ + accepted_count_ == common.seq) {
+    for (; taken > 0; --taken) {
+      const std::uint64_t seq = unanswered_.front_seq();
+      unanswered_.pop();
+      if (accepted_count_ == 0 || accepted_first_ + accepted_count_ != seq) {
+        report_accepted();
+        accepted_first_ = seq;
+      }
       ++accepted_count_;
-      return {};
+      last_answered_ = seq;
     }
-    report_accepted();
-    accepted_first_ = common.seq;
-    accepted_count_ = 1;
-    return {};
   }
 
   void report_accepted() {
@@ -484,32 +528,38 @@ class Pump {
   }
 
   // Protocol 2: open first on every channel, then what an earlier channel left unanswered, then
-  // new requests; as one byte stream, coalesced.
+  // new requests; as one byte stream, coalesced. The requests are written straight from where
+  // they are kept for a resend; only a channel's first chunk, behind its open, is copied.
   Result<bool> write_v2() {
     const std::size_t window = channel_->window();
     const std::size_t limit = std::min<std::size_t>(window, kMaxChunk);
-    // The first message of a chunk may be larger than kMaxChunk (a long name), never than window.
-    const auto fits = [&](std::size_t size) {
-      return chunk_.empty() ? size <= window : chunk_.size() + size <= limit;
-    };
     chunk_.clear();
     if (!open_written_) protocol::encode_open(options_.stream, chunk_);
     if (chunk_.size() > window) return false;
-    while (!unanswered_.all_written() && fits(unanswered_.unwritten().size())) {
-      chunk_ += unanswered_.unwritten();
+    std::size_t size = chunk_.size();
+    // The first message of a chunk may be larger than kMaxChunk (a long name), never than window.
+    const auto fits = [&](std::size_t more) { return size == 0 ? more <= window : size + more <= limit; };
+    while (!unanswered_.all_written() && fits(unanswered_.unwritten_size())) {
+      size += unanswered_.unwritten_size();
       unanswered_.mark_written();
       ++resent_;
     }
     while (unanswered_.all_written() && have_next_ && unanswered_.size() < kMaxUnacknowledged &&
            fits(next_bytes_.size())) {
-      chunk_ += next_bytes_;
+      size += next_bytes_.size();
       take_next();
       auto more = fetch();
       if (!more) return std::move(more).error();
     }
-    if (chunk_.empty()) return false;
-    GAME_TRY(channel_->write(chunk_));
-    open_written_ = true;
+    if (size == 0) return false;
+    if (open_written_) {
+      GAME_TRY(channel_->write(unanswered_.last_written(size, chunk_)));
+    } else {
+      std::string spare;
+      chunk_ += unanswered_.last_written(size - chunk_.size(), spare);
+      GAME_TRY(channel_->write(chunk_));
+      open_written_ = true;
+    }
     if (resent_ > 0 && unanswered_.all_written()) {  // one line per reconnection, not per chunk
       trace_.step("resent " + count_text(resent_, "unanswered request") + " to " + channel_->peer());
       resent_ = 0;

@@ -126,6 +126,9 @@ class SshChannel final : public Channel {
   // answers requests in order), so reads look for it.
   std::string subsystem_;
   Reply reply_ = Reply::kPending;
+  // read_data() stopped at its bound with data still available: wait() must not sleep on the
+  // socket, which may have nothing more to say.
+  bool more_available_ = false;
   std::unique_ptr<Connection> connection_;  // declared last: freed after the channel
 };
 

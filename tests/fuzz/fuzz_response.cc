@@ -3,12 +3,12 @@
 //
 // The input is the stream. It is fed four ways: all at once, one byte at a time, in chunks of 1
 // to 64 bytes chosen by a generator seeded from the input, and in those chunks again drained
-// like the session does, through the shortcuts for the common messages first (take_accepted,
-// next_common). After each feed the reader is drained (next() until "need more" or an error;
-// an error ends the stream). All four must agree: the same Responses, the same kind of error (or none) after
-// the same number of Responses, and the same "partial PDU buffered" state at the end. The error message
-// itself may differ, since it quotes the bytes available when the error was seen. Both readers get every
-// input.
+// like the session does, through the shortcuts for the common messages first (take_accepted: in
+// protocol 2, for the seq after the last result). After each feed the reader is drained (next() until "need
+// more" or an error; an error ends the stream). All four must agree: the same Responses, the same kind of
+// error (or none) after the same number of Responses, and the same "partial PDU buffered" state at the end.
+// The error message itself may differ, since it quotes the bytes available when the error was seen. Both
+// readers get every input.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -38,6 +38,7 @@ struct Outcome {
   bool failed = false;
   game::Exit error = game::Exit::kOk;
   bool empty = true;
+  std::uint64_t due = 1;  // protocol 2: the seq after the last result, which the shortcut expects
 };
 
 void check(bool ok, const char* what) {
@@ -45,6 +46,12 @@ void check(bool ok, const char* what) {
     std::fprintf(stderr, "fuzz_response: %s\n", what);
     std::abort();
   }
+}
+
+// After a result read by next(), the shortcut expects the seq after it.
+void note_due(const game::protocol::Response&, Outcome&) {}
+void note_due(const game::protocol::ServerMessage& m, Outcome& out) {
+  if (const auto* result = std::get_if<game::protocol::ResultMessage>(&m)) out.due = result->seq + 1;
 }
 
 // The session's shortcuts: true if one took a message (recorded like next() would have).
@@ -55,12 +62,10 @@ bool shortcut(game::protocol::ResponseReader& reader, Outcome& out) {
   return accepted > 0;
 }
 bool shortcut(game::protocol::ServerMessageReader& reader, Outcome& out) {
-  const auto common = reader.next_common();
-  if (!common) return false;
+  if (!reader.take_accepted(out.due)) return false;
   game::protocol::ResultMessage result;
-  result.seq = common->seq;
-  result.kind = common->duplicate ? game::protocol::ResultMessage::Kind::kDuplicate
-                                  : game::protocol::ResultMessage::Kind::kAccepted;
+  result.seq = out.due++;
+  result.kind = game::protocol::ResultMessage::Kind::kAccepted;
   out.responses.push_back(text_of(game::protocol::ServerMessage{result}));
   return true;
 }
@@ -84,6 +89,7 @@ Outcome run(const std::string& stream, NextSize next_size, bool shortcuts = fals
         break;
       }
       if (!*next) break;
+      note_due(**next, out);
       out.responses.push_back(text_of(**next));
       check(out.responses.back().size() < 2 * game::protocol::BerFramer::kMaxMessageSize,
             "a message larger than the size limit");

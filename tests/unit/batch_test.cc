@@ -109,6 +109,70 @@ TEST(BatchLine, PlainScoreLinesMeanWhatTheGeneralSyntaxSays) {
   }
 }
 
+// LineReader's shortcut for `score N` lines takes a line only if the parser reads the same value
+// from it, and leaves every other line to next() untouched: for numbers of every length (eight
+// bytes are looked at as one word), with the file ending right after the line or more behind it.
+TEST(LineReader, PlainScoreShortcutAgreesWithTheParser) {
+  std::vector<std::string> numbers = {"0",
+                                      "-0",
+                                      "7",
+                                      "-1",
+                                      "+5",
+                                      "007",
+                                      "-",
+                                      "",
+                                      "1 2",
+                                      "1\r",
+                                      "12abc",
+                                      "1.5",
+                                      "9/",
+                                      ":1",
+                                      "\xb5",
+                                      "--1",
+                                      "9223372036854775807",
+                                      "-9223372036854775808",
+                                      "9223372036854775808",
+                                      "0000000000000000000001"};
+  for (std::size_t digits = 1; digits <= 20; ++digits) {
+    numbers.push_back(std::string(digits, '9'));
+    numbers.push_back("-" + std::string(digits - 1, '0') + "8");
+    numbers.push_back(std::string(digits, '1') + "x");
+  }
+  int taken = 0;
+  for (const std::string& number : numbers) {
+    for (const std::string tail : {"", "\n", "\nscore 12345678\n", "\n#"}) {
+      const std::string line = "score " + number;
+      const std::string content = "#\n" + line + tail;
+      std::FILE* file = std::tmpfile();
+      ASSERT_NE(file, nullptr);
+      ASSERT_EQ(std::fwrite(content.data(), 1, content.size(), file), content.size());
+      std::rewind(file);
+      LineReader reader(file);
+      ASSERT_TRUE(reader.next());  // "#", and the rest of the file into the buffer
+      const auto value = reader.next_plain_score();
+      const auto parsed = parse_batch_line(line);
+      if (value) {
+        ++taken;
+        ASSERT_TRUE(parsed && *parsed) << line;
+        EXPECT_EQ(*value, std::get<protocol::AddScore>(**parsed).value) << line;
+        EXPECT_EQ(reader.number(), 2u);
+        EXPECT_FALSE(tail.empty()) << line;  // a last line without a newline goes the general way
+      } else {
+        auto next = reader.next();
+        ASSERT_TRUE(next && *next) << line;
+        EXPECT_EQ(**next, line);
+      }
+      if (tail.size() > 1) {
+        auto rest = reader.next();
+        ASSERT_TRUE(rest && *rest) << line;
+        EXPECT_EQ(**rest, tail.substr(1, tail.find('\n', 1) - 1)) << line;
+      }
+      std::fclose(file);
+    }
+  }
+  EXPECT_GT(taken, 100);  // the shortcut is taken for the common lines
+}
+
 // What LineReader hands out, line by line: the text, or "ERROR: ..." with the line's number.
 std::vector<std::string> read_lines(const std::string& content) {
   std::FILE* file = std::tmpfile();

@@ -124,14 +124,32 @@ TEST(BerDirect, CommonResultsAreRecognisedWithTheirSeq) {
   EXPECT_GE(others, 3);
 }
 
-// In a byte stream the size comes from the seq's length octet alone; common_result then judges
-// the message.
-TEST(BerDirect, CommonResultSizeIsReadOffTheSeqLength) {
+// In a byte stream, `result { seq, accepted }` is matched against the seq expected: at the front
+// of what follows it, whole, and for that seq only.
+TEST(BerDirect, AcceptedResultIsMatchedForTheSeqDue) {
+  const std::regex result_re(R"(ServerMessage result seq ([0-9]+) (accepted|duplicate))");
+  std::size_t matched = 0;
+  for (const Vector& v : load("protocol2-vectors.txt")) {
+    std::smatch m;
+    if (!std::regex_match(v.description, m, result_re) || m[2].str() != "accepted") continue;
+    const std::string bytes = from_hex(v.hex);
+    const std::uint64_t seq = std::stoull(m[1].str());
+    EXPECT_EQ(ber_direct::accepted_result_size(bytes + bytes, seq), bytes.size()) << v.description;
+    EXPECT_EQ(ber_direct::accepted_result_size(bytes.substr(0, bytes.size() - 1), seq), 0u) << v.description;
+    EXPECT_EQ(ber_direct::accepted_result_size(bytes, seq + 1), 0u) << v.description;
+    EXPECT_EQ(ber_direct::accepted_result_size(bytes, seq - 1), 0u) << v.description;
+    ++matched;
+  }
+  EXPECT_GE(matched, 2u);
+  const std::string max = from_hex("a1143012a00a02087fffffffffffffffa104a0020500");
+  EXPECT_EQ(ber_direct::accepted_result_size(max, (std::uint64_t{1} << 63) - 1), 22u);
   const std::string one = from_hex("a10d300ba003020101a104a0020500");
-  EXPECT_EQ(ber_direct::common_result_size(one + one), one.size());
-  EXPECT_EQ(ber_direct::common_result_size(one.substr(0, 8)), one.size());
-  EXPECT_EQ(ber_direct::common_result_size(one.substr(0, 7)), 0u);
-  EXPECT_EQ(ber_direct::common_result_size(from_hex("a1143012a00a02087fffffffffffffffa104a0020500")), 22u);
+  EXPECT_EQ(ber_direct::accepted_result_size(one, 1), one.size());
+  EXPECT_EQ(ber_direct::accepted_result_size(from_hex("a10e300ca00402020001a104a0020500"), 1), 0u);  // 00 01
+  EXPECT_EQ(ber_direct::accepted_result_size(from_hex("a10d300ba003020101a104a2020500"), 1),
+            0u);  // duplicate
+  EXPECT_EQ(ber_direct::accepted_result_size(from_hex("a10d300ba003020101a104a1020500"), 1),
+            0u);  // outcome [1]
 }
 
 // What the shortcut leaves to asn1c, which decodes it or reports the protocol error.

@@ -119,22 +119,24 @@ std::string describe(const protocol::ServerMessage& message, const std::map<std:
 }
 
 // Feeds `bytes` in pieces of `step` and returns every message, described. With `shortcut`, as
-// the session reads: a common result through next_common(), anything else through next().
+// the session reads: the accepted result for the seq after the last result through
+// take_accepted(), anything else through next().
 std::vector<std::string> decode_all(const std::string& bytes, std::size_t step,
                                     const std::map<std::string, std::string>& keys, bool shortcut = false) {
   protocol::ServerMessageReader reader;
   std::vector<std::string> out;
+  std::uint64_t due = 1;
   for (std::size_t i = 0; i < bytes.size(); i += step) {
     reader.feed(bytes.data() + i, std::min(step, bytes.size() - i));
     for (;;) {
-      if (const auto common = shortcut ? reader.next_common() : std::nullopt) {
-        out.push_back("result seq " + std::to_string(common->seq) +
-                      (common->duplicate ? " duplicate" : " accepted"));
+      if (shortcut && reader.take_accepted(due)) {
+        out.push_back("result seq " + std::to_string(due++) + " accepted");
         continue;
       }
       auto next = reader.next();
       EXPECT_TRUE(next) << next.error().message;
       if (!next || !*next) break;
+      if (const auto* result = std::get_if<protocol::ResultMessage>(&**next)) due = result->seq + 1;
       out.push_back(describe(**next, keys));
     }
   }
