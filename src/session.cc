@@ -176,7 +176,7 @@ class Unanswered {
     const std::size_t at = position(offset);
     const std::size_t first = std::min(bytes.size(), ring_size_ - at);
     std::memcpy(ring_.get() + at, bytes.data(), first);
-    std::memcpy(ring_.get(), bytes.data() + first, bytes.size() - first);
+    if (first < bytes.size()) std::memcpy(ring_.get(), bytes.data() + first, bytes.size() - first);
   }
   // Not zeroed: a page of the ring costs memory only once a request is written to it.
   void grow_ring(std::size_t needed) {
@@ -514,14 +514,22 @@ class Pump {
       take_next();
       return true;
     }
-    // The server reads a byte stream: pack as many requests as fit into one message.
+    // The server reads a byte stream: pack as many requests as fit into one message (the first
+    // may be larger than kMaxChunk, a long name, never than window), each encoded straight
+    // behind the others; the one that does not fit is moved back to next_bytes_.
     const std::size_t limit = std::min<std::size_t>(window, kMaxChunk);
-    chunk_.clear();
-    while (have_next_ && chunk_.size() + next_bytes_.size() <= limit) {
-      chunk_ += next_bytes_;
+    chunk_.swap(next_bytes_);
+    for (;;) {
       take_next();
-      auto more = fetch();
+      const std::size_t end = chunk_.size();
+      auto more = fetch(&chunk_);
       if (!more) return std::move(more).error();
+      if (!*more) break;
+      if (chunk_.size() > limit) {
+        next_bytes_.assign(chunk_, end);
+        chunk_.resize(end);
+        break;
+      }
     }
     GAME_TRY(channel_->write(chunk_));
     return true;
@@ -567,21 +575,25 @@ class Pump {
     return true;
   }
 
-  // Pulls the next request from the source and encodes it, if none is pending. True if one was.
-  Result<bool> fetch() {
+  // Pulls the next request from the source and encodes it, if none is pending: into next_bytes_,
+  // or behind what `into` holds. True if one was.
+  Result<bool> fetch(std::string* into = nullptr) {
     if (have_next_ || source_done_) return false;
     auto next = source_.next(next_);
     if (!next) return std::move(next).error();
     waiting_for_source_ = *next == RequestSource::Next::kWait;
     source_done_ = *next == RequestSource::Next::kEnd;
     if (*next != RequestSource::Next::kReady) return false;
-    GAME_TRY(encode_next());
+    if (into == nullptr) {
+      next_bytes_.clear();
+      into = &next_bytes_;
+    }
+    GAME_TRY(encode_next(*into));
     have_next_ = true;
     return true;
   }
 
-  Status encode_next() {
-    next_bytes_.clear();
+  Status encode_next(std::string& out) {
     if (v2_) {
       if (next_.line <= last_line_ || next_.line > kMaxSeq) {
         return make_error(Exit::kDataErr, "request numbers must increase along a submission (line " +
@@ -589,7 +601,7 @@ class Pump {
                                               std::to_string(last_line_) + ")");
       }
       last_line_ = next_.line;
-      protocol::encode_submission(next_.line, next_.request, next_bytes_);
+      protocol::encode_submission(next_.line, next_.request, out);
       return {};
     }
     const auto* request = std::get_if<protocol::Request>(&next_.request);
@@ -598,7 +610,7 @@ class Pump {
                                                 " speaks protocol 1, which has no account requests (they "
                                                 "need a server that offers protocol 2)");
     }
-    protocol::encode(*request, next_bytes_);
+    protocol::encode(*request, out);
     return {};
   }
 

@@ -61,6 +61,12 @@ class FakeChannel : public Channel {
   Status write(std::string_view bytes) override {
     if (dead_) return lost();
     EXPECT_LE(bytes.size(), window_) << "a write larger than the window";
+    // A pump that has nothing to write must wait, not write nothing in a loop (a real channel
+    // accepts an empty write, and the pump then spun without ever timing out).
+    if (bytes.empty()) {
+      ADD_FAILURE() << "an empty write";
+      return make_error(Exit::kIoErr, "an empty write");
+    }
     server_.writes.emplace_back(bytes);
     for (const char c : bytes) {
       if (server_.drop_after_client_bytes != 0 && server_.client_bytes == server_.drop_after_client_bytes) {
@@ -129,7 +135,8 @@ class FakeChannel : public Channel {
         if (!first->second) result.reason = "negative score";
       } else {
         const auto& request = std::get<protocol::Request>((*message)->submission);
-        const bool ok = !server_.reject_values.count(std::get<protocol::AddScore>(request).value);
+        const auto* score = std::get_if<protocol::AddScore>(&request);
+        const bool ok = score == nullptr || !server_.reject_values.count(score->value);
         seqs[seq] = ok;
         if (ok) server_.applied.push_back(seq);
         result.kind = ok ? ResultMessage::Kind::kAccepted : ResultMessage::Kind::kRejected;
@@ -500,6 +507,40 @@ TEST(SessionV1, MissingResponseIsNotClaimed) {
   EXPECT_EQ(r.status.error().code, Exit::kUnavailable);
   EXPECT_EQ(count(r, Outcome::kAccepted), 4u);
   EXPECT_EQ(r.record.outcomes.at(5), Outcome::kNotDelivered);
+}
+
+// Given requests, in order, on lines 1, 2, ...
+class Requests : public RequestSource {
+ public:
+  explicit Requests(std::vector<protocol::Request> requests) : requests_(std::move(requests)) {}
+  Result<Next> next(Outgoing& out) override {
+    if (line_ == requests_.size()) return Next::kEnd;
+    out.request = requests_[line_++];
+    out.line = line_;
+    return Next::kReady;
+  }
+
+ private:
+  std::vector<protocol::Request> requests_;
+  std::size_t line_ = 0;
+};
+
+// A request larger than the most the pump coalesces into one message (a long name) goes out as
+// a message of its own, between the packed ones, in both protocols.
+TEST(Session, ARequestLargerThanAChunkIsWrittenAlone) {
+  const std::string name(40000, 'x');
+  for (const int protocol : {1, 2}) {
+    FakeServer server;
+    server.protocol = protocol;
+    Requests source({protocol::AddScore{1}, protocol::SetUsername{name}, protocol::AddScore{2}});
+    RunResult r = run(server, source);
+    ASSERT_TRUE(r.status) << protocol << ": " << r.status.error().message;
+    EXPECT_EQ(r.tally.accepted, 3u) << protocol;
+    bool alone = false;
+    for (const std::string& write : server.writes)
+      alone |= write.size() > name.size() && write.size() < name.size() + 64;
+    EXPECT_TRUE(alone) << protocol;
+  }
 }
 
 TEST(Stream, IdsAreRandom) {
