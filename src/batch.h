@@ -56,9 +56,13 @@ class LineReader {
   // with nothing consumed, for anything else, and for a line not wholly in the buffer yet: next()
   // then reads it, and the general parser judges it.
   std::optional<std::int64_t> next_plain_score();
+  // The same, for the checking pass: the line is taken, its number not computed.
+  bool skip_plain_score();
   std::uint64_t number() const { return number_; }
 
  private:
+  template <bool kValue>
+  std::optional<std::int64_t> take_plain_score();
   // Moves the unread bytes to the front and reads more behind them. False at the end of the file.
   Result<bool> fill();
   // Drops the rest of a line over kMaxLineBytes, through its newline (or the end of the file).

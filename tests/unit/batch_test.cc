@@ -147,9 +147,14 @@ TEST(LineReader, PlainScoreShortcutAgreesWithTheParser) {
       ASSERT_NE(file, nullptr);
       ASSERT_EQ(std::fwrite(content.data(), 1, content.size(), file), content.size());
       std::rewind(file);
+      LineReader checker(file);  // the checking pass takes exactly the same lines
+      ASSERT_TRUE(checker.next());
+      const bool skipped = checker.skip_plain_score();
+      std::rewind(file);
       LineReader reader(file);
       ASSERT_TRUE(reader.next());  // "#", and the rest of the file into the buffer
       const auto value = reader.next_plain_score();
+      EXPECT_EQ(skipped, value.has_value()) << line;
       const auto parsed = parse_batch_line(line);
       if (value) {
         ++taken;
