@@ -173,6 +173,7 @@ class Unanswered {
     return spare;
   }
   void put(std::uint64_t offset, std::string_view bytes) {
+    if (bytes.empty()) return;  // the first growth has no live bytes: memcpy from a null data() is undefined
     const std::size_t at = position(offset);
     const std::size_t first = std::min(bytes.size(), ring_size_ - at);
     std::memcpy(ring_.get() + at, bytes.data(), first);
