@@ -29,6 +29,9 @@ constexpr int kWritesPerRound = 256;
 constexpr std::size_t kMaxUnacknowledged = 8192;
 // seq is an INTEGER below 2^63 (docs/protocol.md).
 constexpr std::uint64_t kMaxSeq = (std::uint64_t{1} << 63) - 1;
+// After a loss, the reads of what had already arrived: far more than any socket's buffers hold
+// (a read takes up to 64 KB), a bound only in case a channel kept handing out data.
+constexpr int kMaxDrainReads = 4096;
 // Reconnection backoff (protocol 2): the first retry at once, then doubling up to the cap.
 constexpr std::chrono::milliseconds kFirstBackoff{100};
 constexpr std::chrono::milliseconds kMaxBackoff{2000};
@@ -173,6 +176,7 @@ class Unanswered {
     return spare;
   }
   void put(std::uint64_t offset, std::string_view bytes) {
+    if (bytes.empty()) return;  // the first growth has no live bytes: memcpy from a null data() is undefined
     const std::size_t at = position(offset);
     const std::size_t first = std::min(bytes.size(), ring_size_ - at);
     std::memcpy(ring_.get() + at, bytes.data(), first);
@@ -225,9 +229,17 @@ class Pump {
         return status;
       }
       if (is_loss(status.error())) {
-        // What the server sent before the loss is still readable: count it before anything else.
-        auto drained = read_messages();
-        if (!drained && drained.error().code == Exit::kProtocol) status = std::move(drained).error();
+        // What the server sent before the loss is still readable, maybe more than one read
+        // takes: count all of it before anything else (in protocol 1 a result left unread
+        // would make an accepted line "not delivered", and a resume send it again).
+        for (int reads = 0; reads < kMaxDrainReads; ++reads) {
+          auto drained = read_messages();
+          if (!drained) {
+            if (drained.error().code == Exit::kProtocol) status = std::move(drained).error();
+            break;
+          }
+          if (inbox_.empty()) break;
+        }
       }
       if (v2_ && is_loss(status.error()) && everything_answered()) {
         trace_.step(status.error().message + " after the last result: nothing is lost");

@@ -24,6 +24,12 @@ std::string from_hex(const std::string& hex) {
   return out;
 }
 
+std::string describe(const protocol::Request& request) {
+  if (const auto* score = std::get_if<protocol::AddScore>(&request))
+    return "score " + std::to_string(score->value);
+  return "setname " + std::get<protocol::SetUsername>(request).name;
+}
+
 // What the fake server holds and how it misbehaves. It outlives its channels, like a database.
 struct FakeServer {
   int protocol = 2;
@@ -46,7 +52,8 @@ struct FakeServer {
   std::uint64_t client_bytes = 0;
   std::uint64_t results_sent = 0;
   int channels = 0;
-  std::vector<std::string> writes;  // every write the client made, on every channel
+  std::vector<std::string> writes;                // every write the client made, on every channel
+  std::map<std::uint64_t, std::string> contents;  // seq -> its request, described (a resend must match)
 };
 
 class FakeChannel : public Channel {
@@ -127,6 +134,9 @@ class FakeChannel : public Channel {
         continue;
       }
       const std::uint64_t seq = (*message)->seq;
+      const auto& request = std::get<protocol::Request>((*message)->submission);
+      const auto first_copy = server_.contents.emplace(seq, describe(request)).first;
+      EXPECT_EQ(first_copy->second, describe(request)) << "seq " << seq << " resent with other bytes";
       auto& seqs = server_.handled[stream_];
       ResultMessage result;
       result.seq = server_.unknown_seq && server_.results_sent == 0 ? seq + 1000 : seq;
@@ -134,7 +144,6 @@ class FakeChannel : public Channel {
         result.kind = first->second ? ResultMessage::Kind::kDuplicate : ResultMessage::Kind::kRejected;
         if (!first->second) result.reason = "negative score";
       } else {
-        const auto& request = std::get<protocol::Request>((*message)->submission);
         const auto* score = std::get_if<protocol::AddScore>(&request);
         const bool ok = score == nullptr || !server_.reject_values.count(score->value);
         seqs[seq] = ok;
@@ -228,6 +237,28 @@ class Scores : public RequestSource {
  private:
   std::uint64_t n_;
   std::set<std::uint64_t> negative_;
+  std::uint64_t line_ = 0;
+};
+
+// Lines 1..n of every size: mostly scores, a name of up to 3000 bytes every 7th line, and one of
+// 60,000 (above the largest chunk, and the ring's first size) every 500th.
+class Mixed : public RequestSource {
+ public:
+  explicit Mixed(std::uint64_t n) : n_(n) {}
+  static protocol::Request request(std::uint64_t line) {
+    if (line % 500 == 0) return protocol::SetUsername{std::string(60000 + line % 3, 'n')};
+    if (line % 7 == 0) return protocol::SetUsername{std::string((line * 37) % 3000, 'a')};
+    return protocol::AddScore{static_cast<std::int64_t>(line * 1000003)};
+  }
+  Result<Next> next(Outgoing& out) override {
+    if (line_ == n_) return Next::kEnd;
+    out.request = request(++line_);
+    out.line = line_;
+    return Next::kReady;
+  }
+
+ private:
+  std::uint64_t n_;
   std::uint64_t line_ = 0;
 };
 
@@ -435,6 +466,34 @@ TEST(SessionV2, ResultsBetweenLossesRenewTheWindow) {
   std::vector<std::uint64_t> expected(200);
   for (std::uint64_t line = 1; line <= 200; ++line) expected[line - 1] = line;
   EXPECT_EQ(server.applied, expected);
+}
+
+// The requests kept for a resend live in a ring that wraps around its end and grows: thousands
+// of requests of every size, with losses every so many bytes (or one loss whose results are
+// lost with it), resend every request with exactly its bytes and apply each once.
+TEST(SessionV2, ResentRequestsKeepTheirBytesAcrossTheRingsWrapAndGrowth) {
+  constexpr std::uint64_t kLines = 3000;
+  for (const std::uint32_t window : {70000u, 1u << 20}) {
+    for (const std::uint64_t every : {0u, 99991u, 300007u}) {
+      for (const bool deliver : {true, false}) {
+        FakeServer server;
+        server.drop_after_client_bytes = every;
+        server.drop_every = deliver ? every : 0;  // losing every result of every channel: no progress
+        server.deliver_before_drop = deliver;
+        Mixed source(kLines);
+        RunResult r = run(server, source, window, 0, std::chrono::milliseconds(5000));
+        const std::string what = "window " + std::to_string(window) + ", loss every " + std::to_string(every);
+        ASSERT_TRUE(r.status) << what << ": " << r.status.error().message;
+        EXPECT_EQ(r.record.outcomes.size(), kLines) << what;
+        ASSERT_EQ(server.applied.size(), kLines) << what;
+        for (std::uint64_t line = 1; line <= kLines; ++line) {
+          ASSERT_EQ(server.applied[line - 1], line) << what;
+          ASSERT_EQ(server.contents.at(line), describe(Mixed::request(line))) << what << ", line " << line;
+        }
+        EXPECT_EQ(r.tally.reconnections > 0, every != 0) << what;
+      }
+    }
+  }
 }
 
 // Ctrl-C while requests are still unsent: the run stops (130), the rest is for --resume. The
