@@ -48,6 +48,8 @@ struct FakeServer {
   bool close_early = false;                   // protocol 1: close after answering all but one
   std::uint64_t drop_after_results = 0;       // protocol 1: reset after this many responses
   bool extra_after_eof = false;               // protocol 1: one response too many after our EOF
+  std::size_t max_read =
+      0;  // bytes a read hands out (0: all there are); a dead channel's rest stays readable
 
   std::uint64_t client_bytes = 0;
   std::uint64_t results_sent = 0;
@@ -89,9 +91,10 @@ class FakeChannel : public Channel {
   }
 
   Result<bool> read_available(std::string& out) override {
-    out += output_;
-    output_.clear();
-    if (dead_) return lost();
+    const std::size_t n = server_.max_read == 0 ? output_.size() : std::min(server_.max_read, output_.size());
+    out += output_.substr(0, n);
+    output_.erase(0, n);
+    if (dead_) return output_.empty() ? Result<bool>(lost()) : Result<bool>(true);
     return !server_eof_;
   }
 
@@ -535,6 +538,23 @@ TEST(SessionV1, AnswersBeforeAResetAreCounted) {
   for (std::uint64_t line = 8; line <= 20; ++line)
     EXPECT_EQ(r.record.outcomes.at(line), Outcome::kNotDelivered) << line;
   EXPECT_EQ(server.channels, 1);  // protocol 1: no automatic resend
+}
+
+// Responses that had arrived when the connection was lost count, however many reads they take:
+// an accepted line left unread would be reported not delivered, and a resume would send it again.
+TEST(SessionV1, EveryResponseReceivedBeforeALossIsCounted) {
+  FakeServer server;
+  server.protocol = 1;
+  server.drop_after_client_bytes = 10 * 9;  // a score below 128 is 9 bytes: ten requests arrive whole
+  server.max_read = 4;                      // one response per read
+  Scores source(20);
+  RunResult r = run(server, source);
+  ASSERT_FALSE(r.status);
+  EXPECT_EQ(r.status.error().code, Exit::kUnavailable);
+  EXPECT_EQ(r.tally.accepted, 10u);
+  for (std::uint64_t line = 1; line <= 10; ++line) EXPECT_EQ(r.record.outcomes.at(line), Outcome::kAccepted);
+  for (std::uint64_t line = 11; line <= 20; ++line)
+    EXPECT_EQ(r.record.outcomes.at(line), Outcome::kNotDelivered) << line;
 }
 
 TEST(SessionV1, ExtraResponseIsAProtocolErrorAtOnceAndNoLineIsClaimed) {
