@@ -36,27 +36,6 @@ Result<std::string> unquote(std::string_view quoted) {
   return out;
 }
 
-// The value of a plain decimal (an optional '-', then digits) as from_chars reads it; nullopt
-// for anything else. Up to 18 digits cannot overflow and are summed directly (from_chars was a
-// tenth of a batch's CPU); longer ones go to from_chars, which checks the range.
-std::optional<std::int64_t> plain_decimal(const char* first, const char* last) {
-  const bool negative = first != last && *first == '-';
-  const char* digits = first + (negative ? 1 : 0);
-  if (digits == last || last - digits > 18) {
-    std::int64_t value = 0;
-    const auto [end, ec] = std::from_chars(first, last, value);
-    if (first == last || ec != std::errc{} || end != last) return std::nullopt;
-    return value;
-  }
-  std::int64_t value = 0;
-  for (const char* p = digits; p != last; ++p) {
-    const auto digit = static_cast<unsigned char>(*p - '0');
-    if (digit > 9) return std::nullopt;
-    value = value * 10 + digit;
-  }
-  return negative ? -value : value;
-}
-
 // Up to 18 decimal digits at `p` (fewer than `end - p` bytes may be read beyond them, never
 // past `end`): how many, and their value; nullopt for none, or for more than 18 (the caller's
 // general path then checks the range). Eight bytes are looked at as one word where they are in
@@ -103,13 +82,34 @@ std::optional<DigitRun> digit_run(const char* p, const char* end) {
   return DigitRun{n, value};
 }
 
+// The value of a plain decimal (an optional '-', then digits) as from_chars reads it; nullopt
+// for anything else. Up to 18 digits cannot overflow and are summed directly (from_chars was a
+// tenth of a batch's CPU); longer ones go to from_chars, which checks the range.
+std::optional<std::int64_t> plain_decimal(const char* first, const char* last) {
+  const bool negative = first != last && *first == '-';
+  const char* digits = first + (negative ? 1 : 0);
+  if (digits == last || last - digits > 18) {
+    std::int64_t value = 0;
+    const auto [end, ec] = std::from_chars(first, last, value);
+    if (first == last || ec != std::errc{} || end != last) return std::nullopt;
+    return value;
+  }
+  const auto number = digit_run<true>(digits, last);
+  if (!number || digits + number->digits != last) return std::nullopt;
+  const auto magnitude = static_cast<std::int64_t>(number->value);
+  return negative ? -magnitude : magnitude;
+}
+
+// Every plain score line starts so; read by plain_score() and LineReader's shortcut.
+constexpr std::string_view kScorePrefix = "score ";
+
 // `score N` exactly, nearly every line of a large batch: read straight off the line, without
 // the general path's trimming and error placeholders (it was half of a batch's CPU per line,
 // docs/PERFORMANCE.md). Anything else goes the general way, which also words the errors.
 std::optional<std::int64_t> plain_score(std::string_view line) {
-  constexpr std::string_view kPrefix = "score ";
-  if (line.size() <= kPrefix.size() || line.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
-  return plain_decimal(line.data() + kPrefix.size(), line.data() + line.size());
+  if (line.size() <= kScorePrefix.size() || line.substr(0, kScorePrefix.size()) != kScorePrefix)
+    return std::nullopt;
+  return plain_decimal(line.data() + kScorePrefix.size(), line.data() + line.size());
 }
 
 // `out` becomes addScore { value }, reusing what it holds when it is one already.
@@ -194,14 +194,13 @@ bool LineReader::skip_plain_score() { return take_plain_score<false>().has_value
 
 template <bool kValue>
 std::optional<std::int64_t> LineReader::take_plain_score() {
-  constexpr std::string_view kPrefix = "score ";
   const char* const line = buffer_.get() + begin_;
   const char* const end = buffer_.get() + end_;
-  if (end - line < static_cast<std::ptrdiff_t>(kPrefix.size()) + 2 ||
-      std::memcmp(line, kPrefix.data(), kPrefix.size()) != 0)
+  if (end - line < static_cast<std::ptrdiff_t>(kScorePrefix.size()) + 2 ||
+      std::memcmp(line, kScorePrefix.data(), kScorePrefix.size()) != 0)
     return std::nullopt;
-  const bool negative = line[kPrefix.size()] == '-';
-  const char* const digits = line + kPrefix.size() + (negative ? 1 : 0);
+  const bool negative = line[kScorePrefix.size()] == '-';
+  const char* const digits = line + kScorePrefix.size() + (negative ? 1 : 0);
   const auto number = digit_run<kValue>(digits, end);
   if (!number) return std::nullopt;
   const char* const after = digits + number->digits;
