@@ -43,7 +43,8 @@ Result<Connected> connect_any(const ServerConfig& server, const std::string& use
     if (!endpoint) return std::move(endpoint).error();
     auto connection = Connection::open(*endpoint, user, timeout);
     if (connection) {
-      trace.step("connected to " + endpoint->display() + " (SSH handshake done)");
+      trace.step("connected to " + endpoint->display() + " (SSH handshake done, " + connection->cipher() +
+                 ")");
       return Connected{std::move(*connection), endpoint->display()};
     }
     trace.step(connection.error().message);

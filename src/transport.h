@@ -51,6 +51,8 @@ class Connection {
 
   int fd() const;
   std::string last_error() const;
+  // The cipher negotiated for what we send, e.g. "aes256-gcm@openssh.com".
+  std::string cipher() const;
   const Endpoint& endpoint() const { return endpoint_; }
 
  private:

@@ -223,6 +223,29 @@ class HostKeys(unittest.TestCase):
             self.assertIn(f"[::1]:{server.port}", config_of(home)["servers"])
 
 
+def cpu_has_aes_and_clmul():
+    with open("/proc/cpuinfo") as f:
+        flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    return "aes" in flags and "pclmulqdq" in flags
+
+
+class Ciphers(unittest.TestCase):
+    def test_aes_gcm_is_preferred_where_the_cpu_has_aes_instructions(self):
+        expected = "aes256-gcm@openssh.com" if cpu_has_aes_and_clmul() else "chacha20-poly1305@openssh.com"
+        with Server(mode="ack") as server, Home() as home:
+            r = play(server, home, "-v", "score", "7")
+            self.assertEqual(r.returncode, OK, r.stderr)
+            self.assertIn(f"(SSH handshake done, {expected})", r.stderr)
+            self.assertEqual(server.scores(), [7])
+
+    def test_a_server_without_aes_gcm_gets_chacha20_poly1305(self):
+        with Server(mode="ack", ciphers=["chacha20-poly1305@openssh.com"]) as server, Home() as home:
+            r = play(server, home, "-v", "score", "8")
+            self.assertEqual(r.returncode, OK, r.stderr)
+            self.assertIn("(SSH handshake done, chacha20-poly1305@openssh.com)", r.stderr)
+            self.assertEqual(server.scores(), [8])
+
+
 class ServersWithoutAcknowledgements(unittest.TestCase):
     def test_seed_server_delivered_not_acknowledged(self):
         with Server(mode="seed") as server, Home() as home:

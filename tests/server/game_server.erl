@@ -2,7 +2,8 @@
 %%%
 %%% Started by tests/server/game-server as
 %%%   erl -noinput -pa EBIN -run game_server main -extra --state DIR
-%%%       --mode MODE --port N --bind ADDR --subsystem NAME
+%%%       --mode MODE --port N --bind ADDR --subsystem NAME [--ciphers C1,C2]
+%%% (--ciphers: offer only these, e.g. chacha20-poly1305@openssh.com).
 %%% Prints "READY <port>" on stdout once listening and runs until killed.
 %%%
 %%% A node of the mnesia cluster (started by tests/server/game-cluster) has
@@ -62,6 +63,8 @@ parse(["--db", V | T], Acc) -> parse(T, Acc#{db => filename:absname(V)});
 parse(["--create" | T], Acc) -> parse(T, Acc#{create => true});
 parse(["--host-dir", V | T], Acc) -> parse(T, Acc#{host_dir => filename:absname(V)});
 parse(["--fault", V | T], Acc) -> parse(T, Acc#{fault => V});
+parse(["--ciphers", V | T], Acc) ->
+    parse(T, Acc#{ciphers => [list_to_atom(C) || C <- string:lexemes(V, ",")]});
 parse(["--seed-v1", V | T], Acc) -> parse(T, Acc#{seed_v1 => V});
 parse([Other | _], _) -> throw({usage, "unknown argument " ++ Other}).
 
@@ -114,7 +117,8 @@ start(Opts) ->
          {exec, disabled},
          {parallel_login, true},
          {connectfun, fun connected/3},
-         {failfun, fun failed/3}],
+         {failfun, fun failed/3}
+         | [{preferred_algorithms, [{cipher, maps:get(ciphers, Opts)}]} || maps:is_key(ciphers, Opts)]],
     {ok, Daemon} = case ssh:daemon(Bind, Port, DaemonOpts) of
                        {ok, _} = Ok -> Ok;
                        {error, E} -> error({daemon, E})
