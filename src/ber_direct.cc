@@ -60,18 +60,23 @@ void append_add_score(std::int64_t value, std::string& out) {
   append(buffer, put_add_score(buffer.data(), value, integer_size(value)), out);
 }
 
-void append_submit_add_score(std::int64_t seq, std::int64_t value, std::string& out) {
+char* put_submit_add_score(char* out, std::int64_t seq, std::int64_t value) {
   const std::size_t m = integer_size(seq);
   const std::size_t n = integer_size(value);
   const std::size_t request = kAddScoreOverhead + n;     // the whole Request TLV
   const std::size_t body = (2 + 2 + m) + (2 + request);  // [0] seq, [1] request
-  Buffer buffer;
-  char* p = put_header(buffer.data(), 0xa1, body + 2);
+  char* p = put_header(out, 0xa1, body + 2);
   p = put_header(p, 0x30, body);
   p = put_header(p, 0xa0, 2 + m);
   p = put_integer(p, seq, m);
   p = put_header(p, 0xa1, request);
-  append(buffer, put_add_score(p, value, n), out);
+  return put_add_score(p, value, n);
+}
+
+void append_submit_add_score(std::int64_t seq, std::int64_t value, std::string& out) {
+  Buffer buffer;
+  static_assert(sizeof buffer >= kSubmitAddScoreRoom);
+  append(buffer, put_submit_add_score(buffer.data(), seq, value), out);
 }
 
 bool is_accepted_response(std::string_view message) { return message == kAcceptedResponse; }

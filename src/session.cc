@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "ber_direct.h"
 #include "protocol.h"
 #include "text.h"
 
@@ -97,7 +98,8 @@ class HeldOutcomes {
 // Protocol 2 requests kept until their results arrive, in order, with their encoded submit or
 // account messages end to end in one ring of bytes (a string per request cost an allocation
 // each), which is also what is written: the requests of a chunk are one piece of it. The first
-// written() of them were written on the current channel; the rest wait to be resent.
+// written() of them were written on the current channel; the rest wait to be resent. The next
+// request is encoded in place behind them ("staged") and joins them once it is written.
 //
 // Both rings (the messages' bytes and their seq and size) have a power-of-two size and grow
 // only to the most ever unanswered at once: nothing is moved while they do not grow (a buffer
@@ -105,14 +107,30 @@ class HeldOutcomes {
 // string's doubling, grew to three times what was unanswered; docs/PERFORMANCE.md).
 class Unanswered {
  public:
-  // A request written just now, behind every other.
-  void push_written(std::uint64_t seq, std::string_view bytes) {
-    if (count_ == entries_.size()) grow_entries();
-    entry(count_) = {seq, bytes.size()};
-    ++count_;
-    if (end_ - head_ + bytes.size() > ring_size_) grow_ring(end_ - head_ + bytes.size());
+  // Where the next request may be encoded in place: `room` contiguous bytes behind the last
+  // request, or nullptr where the ring's end is nearer (once per turn of it): then stage() a
+  // copy. Nothing may be staged yet.
+  char* staging_area(std::size_t room) {
+    reserve(room);
+    const std::size_t at = position(end_);
+    return at + room <= ring_size_ ? ring_.get() + at : nullptr;
+  }
+  // The next request's `size` bytes are at staging_area().
+  void staged(std::size_t size) { staged_ = size; }
+  // The next request's bytes, copied behind the last request.
+  void stage(std::string_view bytes) {
+    reserve(bytes.size());
     put(end_, bytes);
-    end_ += bytes.size();
+    staged_ = bytes.size();
+  }
+  std::size_t staged_size() const { return staged_; }
+  // The staged request was written just now, behind every other.
+  void push_staged(std::uint64_t seq) {
+    if (count_ == entries_.size()) grow_entries();
+    entry(count_) = {seq, staged_};
+    ++count_;
+    end_ += staged_;
+    staged_ = 0;
     ++written_;
     written_end_ = end_;
   }
@@ -182,6 +200,11 @@ class Unanswered {
     std::memcpy(ring_.get() + at, bytes.data(), first);
     if (first < bytes.size()) std::memcpy(ring_.get(), bytes.data() + first, bytes.size() - first);
   }
+  // Room for `size` more bytes behind the last request (growing moves only requests: nothing is
+  // staged while it runs).
+  void reserve(std::size_t size) {
+    if (end_ - head_ + size > ring_size_) grow_ring(end_ - head_ + size);
+  }
   // Not zeroed: a page of the ring costs memory only once a request is written to it.
   void grow_ring(std::size_t needed) {
     std::string spare;
@@ -201,6 +224,7 @@ class Unanswered {
   std::uint64_t end_ = 0;      // where the next request's bytes go
   std::size_t written_ = 0;
   std::uint64_t written_end_ = 0;  // where the first unwritten request's bytes begin
+  std::size_t staged_ = 0;         // bytes of the next request, from end_
 };
 
 class Pump {
@@ -565,8 +589,8 @@ class Pump {
       ++resent_;
     }
     while (unanswered_.all_written() && have_next_ && unanswered_.size() < kMaxUnacknowledged &&
-           fits(next_bytes_.size())) {
-      size += next_bytes_.size();
+           fits(unanswered_.staged_size())) {
+      size += unanswered_.staged_size();
       take_next();
       auto more = fetch();
       if (!more) return std::move(more).error();
@@ -587,8 +611,9 @@ class Pump {
     return true;
   }
 
-  // Pulls the next request from the source and encodes it, if none is pending: into next_bytes_,
-  // or behind what `into` holds. True if one was.
+  // Pulls the next request from the source and encodes it, if none is pending: in protocol 2
+  // staged in the ring, in protocol 1 into next_bytes_ or behind what `into` holds. True if one
+  // was.
   Result<bool> fetch(std::string* into = nullptr) {
     if (have_next_ || source_done_) return false;
     auto next = source_.next(next_);
@@ -596,26 +621,44 @@ class Pump {
     waiting_for_source_ = *next == RequestSource::Next::kWait;
     source_done_ = *next == RequestSource::Next::kEnd;
     if (*next != RequestSource::Next::kReady) return false;
-    if (into == nullptr) {
-      next_bytes_.clear();
-      into = &next_bytes_;
+    if (v2_) {
+      GAME_TRY(stage_next());
+    } else {
+      if (into == nullptr) {
+        next_bytes_.clear();
+        into = &next_bytes_;
+      }
+      GAME_TRY(encode_next(*into));
     }
-    GAME_TRY(encode_next(*into));
     have_next_ = true;
     return true;
   }
 
-  Status encode_next(std::string& out) {
-    if (v2_) {
-      if (next_.line <= last_line_ || next_.line > kMaxSeq) {
-        return make_error(Exit::kDataErr, "request numbers must increase along a submission (line " +
-                                              std::to_string(next_.line) + " after " +
-                                              std::to_string(last_line_) + ")");
-      }
-      last_line_ = next_.line;
-      protocol::encode_submission(next_.line, next_.request, out);
-      return {};
+  // A score (nearly every request) is encoded straight into the ring.
+  Status stage_next() {
+    if (next_.line <= last_line_ || next_.line > kMaxSeq) {
+      return make_error(Exit::kDataErr, "request numbers must increase along a submission (line " +
+                                            std::to_string(next_.line) + " after " +
+                                            std::to_string(last_line_) + ")");
     }
+    last_line_ = next_.line;
+    const auto* request = std::get_if<protocol::Request>(&next_.request);
+    const auto* score = request != nullptr ? std::get_if<protocol::AddScore>(request) : nullptr;
+    if (score != nullptr) {
+      if (char* at = unanswered_.staging_area(ber_direct::kSubmitAddScoreRoom)) {
+        const auto seq = static_cast<std::int64_t>(next_.line);
+        unanswered_.staged(
+            static_cast<std::size_t>(ber_direct::put_submit_add_score(at, seq, score->value) - at));
+        return {};
+      }
+    }
+    next_bytes_.clear();
+    protocol::encode_submission(next_.line, next_.request, next_bytes_);
+    unanswered_.stage(next_bytes_);
+    return {};
+  }
+
+  Status encode_next(std::string& out) {
     const auto* request = std::get_if<protocol::Request>(&next_.request);
     if (request == nullptr) {
       return make_error(Exit::kUnavailable, channel_->peer() +
@@ -628,7 +671,7 @@ class Pump {
 
   void take_next() {
     if (v2_) {
-      unanswered_.push_written(next_.line, next_bytes_);
+      unanswered_.push_staged(next_.line);
     } else {
       in_flight_.push(next_.line);
     }
@@ -759,7 +802,8 @@ class Pump {
   }
 
   Error timed_out() const {
-    const bool unread = have_next_ && next_bytes_.size() > channel_->window();
+    const bool unread =
+        have_next_ && (v2_ ? unanswered_.staged_size() : next_bytes_.size()) > channel_->window();
     const std::string what =
         unread ? "server stopped reading (no SSH window left)" : "server sent no acknowledgement";
     return make_error(Exit::kTimeout, channel_->peer() + ": " + what + " for " +
