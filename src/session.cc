@@ -353,6 +353,7 @@ class Pump {
     auto until = Clock::now() + options_.timeout;
     std::uint32_t window = channel_->window();
     while (!channel_->remote_closed()) {
+      ignored.clear();  // a server that keeps sending after our close must not grow it
       GAME_TRY(channel_->read_available(ignored));
       if (channel_->remote_closed()) break;
       GAME_TRY(check_stop());
