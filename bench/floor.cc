@@ -1,7 +1,8 @@
 // game_bench_floor: the cryptography of one SSH handshake and one request, done cold through
 // OpenSSL's public API in a fresh process, the way libssh 0.10 does it for the algorithms the
-// client negotiates (curve25519-sha256, ssh-ed25519, and aes256-gcm@openssh.com where the CPU
-// has AES instructions, else chacha20-poly1305@openssh.com: src/transport.cc). Its
+// client negotiates (curve25519-sha256, ssh-ed25519, and aes256-gcm@openssh.com on an x86 CPU
+// with AES and carry-less multiply instructions, else chacha20-poly1305@openssh.com:
+// src/transport.cc). Its
 // instruction count is the practical floor for one `game score` with this library: bench/run
 // compares the client's count with it (docs/PERFORMANCE.md).
 //

@@ -40,13 +40,14 @@ Result<std::string> unquote(std::string_view quoted) {
 // past `end`): how many, and their value; nullopt for none, or for more than 18 (the caller's
 // general path then checks the range). Eight bytes are looked at as one word where they are in
 // the buffer: a batch line's number is found and converted in a dozen instructions instead of
-// eight per digit. Without kValue the digits are only counted (the checking pass).
+// eight per digit. Without kValue the digits are only counted (the checking pass). Always
+// inlined: a call returned the optional through memory, 15 instructions of a batch's request.
 struct DigitRun {
   std::size_t digits;
   std::uint64_t value;
 };
 template <bool kValue>
-std::optional<DigitRun> digit_run(const char* p, const char* end) {
+[[gnu::always_inline]] inline std::optional<DigitRun> digit_run(const char* p, const char* end) {
   constexpr std::size_t kMaxDigits = 18;  // below 10^18: the sum cannot overflow
   std::size_t n = 0;
   std::uint64_t value = 0;

@@ -15,7 +15,7 @@ std::size_t integer_size(std::int64_t value) {
   return static_cast<std::size_t>(std::bit_width(magnitude)) / 8 + 1;
 }
 
-// A message of at most 36 bytes (a submit with two 8-byte integers), so every length is in
+// A message of at most 34 bytes (a submit with two 8-byte integers), so every length is in
 // short form: built on the stack and appended to the caller's string in one piece. The writers
 // take and return the position (a pointer in a local, not a member the compiler must reload
 // after every byte stored), and an integer is stored as one word (the spare bytes past it are

@@ -19,7 +19,7 @@ void append_add_score(std::int64_t value, std::string& out);
 // Protocol 2 `ClientMessage submit { seq, request addScore { value } }`.
 void append_submit_add_score(std::int64_t seq, std::int64_t value, std::string& out);  // 0 < seq
 
-// The same written at `out`, which must have kSubmitAddScoreRoom bytes: the message (at most 36)
+// The same written at `out`, which must have kSubmitAddScoreRoom bytes: the message (at most 34)
 // and the spare bytes of its last whole-word store. Returns the message's end.
 inline constexpr std::size_t kSubmitAddScoreRoom = 48;
 char* put_submit_add_score(char* out, std::int64_t seq, std::int64_t value);  // 0 < seq

@@ -102,9 +102,10 @@ class HeldOutcomes {
 // request is encoded in place behind them ("staged") and joins them once it is written.
 //
 // Both rings (the messages' bytes and their seq and size) have a power-of-two size and grow
-// only to the most ever unanswered at once: nothing is moved while they do not grow (a buffer
-// whose answered front was dropped now and then moved about a byte per byte sent and, with the
-// string's doubling, grew to three times what was unanswered; docs/PERFORMANCE.md).
+// only to the most ever unanswered at once (and the room to stage one more): nothing is moved
+// while they do not grow (a buffer whose answered front was dropped now and then moved about a
+// byte per byte sent and, with the string's doubling, grew to three times what was unanswered;
+// docs/PERFORMANCE.md).
 class Unanswered {
  public:
   // Where the next request may be encoded in place: `room` contiguous bytes behind the last
