@@ -28,23 +28,29 @@ char* put_header(char* p, unsigned char tag, std::size_t length) {
   return p + 2;
 }
 
-// Tag 02, then the n bytes of the minimal two's-complement form, most significant first.
-char* put_integer(char* p, std::int64_t value, std::size_t n) {
-  p = put_header(p, 0x02, n);
+// Eight octets in memory order, octet 0 the lowest of `word`.
+char* put_octets(char* p, std::uint64_t word) {
+  if constexpr (std::endian::native == std::endian::big) word = __builtin_bswap64(word);
+  std::memcpy(p, &word, sizeof word);
+  return p + 8;
+}
+
+// The n bytes of the minimal two's-complement form, most significant first.
+char* put_value(char* p, std::int64_t value, std::size_t n) {
   std::uint64_t word = static_cast<std::uint64_t>(value) << (8 * (8 - n));
   if constexpr (std::endian::native == std::endian::little) word = __builtin_bswap64(word);
   std::memcpy(p, &word, sizeof word);
   return p + n;
 }
 
-// Request addScore: [1] { SEQUENCE { [0] { INTEGER } } }.
-constexpr std::size_t kAddScoreOverhead = 8;  // three headers around the INTEGER's header
+// Request addScore: [1] { SEQUENCE { [0] { INTEGER } } }, its four headers a1 n+6 30 n+4 a0 n+2
+// 02 n as one word (n added to the four lengths), then the INTEGER's n bytes.
+constexpr std::size_t kAddScoreOverhead = 8;
+constexpr std::uint64_t kAddScoreHeaders = 0x000202a0043006a1;  // with n = 0
+constexpr std::uint64_t kLengthsOf4 = 0x0100010001000100;       // octets 1, 3, 5 and 7
 
 char* put_add_score(char* p, std::int64_t value, std::size_t n) {
-  p = put_header(p, 0xa1, n + 6);
-  p = put_header(p, 0x30, n + 4);
-  p = put_header(p, 0xa0, n + 2);
-  return put_integer(p, value, n);
+  return put_value(put_octets(p, kAddScoreHeaders + n * kLengthsOf4), value, n);
 }
 
 void append(const Buffer& buffer, const char* end, std::string& out) {
@@ -60,16 +66,17 @@ void append_add_score(std::int64_t value, std::string& out) {
   append(buffer, put_add_score(buffer.data(), value, integer_size(value)), out);
 }
 
+// a1 L 30 L-2 a0 m+2 02 m <seq> a1 n+8 <Request addScore>, with L = (2 + 2 + m) + (2 + 8 + n) + 2:
+// the first eight octets as one word (m + n added to octets 1 and 3, m to 5 and 7).
 char* put_submit_add_score(char* out, std::int64_t seq, std::int64_t value) {
+  constexpr std::uint64_t kSubmitHeaders = 0x000202a00e3010a1;  // with m = n = 0
+  constexpr std::uint64_t kBodyLengths = 0x0000000001000100;    // octets 1 and 3
+  constexpr std::uint64_t kSeqLengths = 0x0100010000000000;     // octets 5 and 7
   const std::size_t m = integer_size(seq);
   const std::size_t n = integer_size(value);
-  const std::size_t request = kAddScoreOverhead + n;     // the whole Request TLV
-  const std::size_t body = (2 + 2 + m) + (2 + request);  // [0] seq, [1] request
-  char* p = put_header(out, 0xa1, body + 2);
-  p = put_header(p, 0x30, body);
-  p = put_header(p, 0xa0, 2 + m);
-  p = put_integer(p, seq, m);
-  p = put_header(p, 0xa1, request);
+  char* p = put_octets(out, kSubmitHeaders + (m + n) * kBodyLengths + m * kSeqLengths);
+  p = put_value(p, seq, m);
+  p = put_header(p, 0xa1, kAddScoreOverhead + n);
   return put_add_score(p, value, n);
 }
 

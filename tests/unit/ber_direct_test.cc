@@ -15,6 +15,7 @@
 #include "vectors.h"
 
 extern "C" {
+#include <ClientMessage.h>
 #include <Request.h>
 }
 
@@ -83,6 +84,31 @@ TEST(BerDirect, SubmitAddScoreMatchesEveryProtocol2Vector) {
     ++checked;
   }
   EXPECT_GE(checked, 10);
+}
+
+TEST(BerDirect, SubmitAddScoreMatchesAsn1cAtEveryLengthOfBoth) {
+  int checked = 0;
+  for (const std::int64_t seq : boundary_values()) {
+    if (seq <= 0) continue;
+    for (const std::int64_t value : boundary_values()) {
+      std::string direct;
+      ber_direct::append_submit_add_score(seq, value, direct);
+      ClientMessage_t pdu{};
+      pdu.present = ClientMessage_PR_submit;
+      pdu.choice.submit.seq = seq;
+      pdu.choice.submit.request.present = Request_PR_addScore;
+      pdu.choice.submit.request.choice.addScore.value = value;
+      std::vector<unsigned char> generic(64);
+      const asn_enc_rval_t rv =
+          der_encode_to_buffer(&asn_DEF_ClientMessage, &pdu, generic.data(), generic.size());
+      ASSERT_GT(rv.encoded, 0) << seq << " " << value;
+      generic.resize(static_cast<std::size_t>(rv.encoded));
+      EXPECT_EQ(text::to_hex(direct), text::to_hex(std::string(generic.begin(), generic.end())))
+          << seq << " " << value;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 8 * 8);  // every length of seq (1 to 8 bytes) with every length of value
 }
 
 TEST(BerDirect, AcceptedResponseIsRecognisedAndNothingElse) {
