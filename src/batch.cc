@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <charconv>
@@ -189,27 +190,53 @@ Result<std::optional<std::string_view>> LineReader::next() {
   return make_error(Exit::kDataErr, "line longer than " + std::to_string(kMaxLineBytes) + " bytes");
 }
 
-std::optional<std::int64_t> LineReader::next_plain_score() { return take_plain_score<true>(); }
+namespace {
 
-bool LineReader::skip_plain_score() { return take_plain_score<false>().has_value(); }
-
+// The end of the `score N` line at `line` (past its newline) if it is one with at most 18 digits,
+// wholly before `end`, and its value in `value` if kValue; nullptr for anything else.
 template <bool kValue>
-std::optional<std::int64_t> LineReader::take_plain_score() {
-  const char* const line = buffer_.get() + begin_;
-  const char* const end = buffer_.get() + end_;
+[[gnu::always_inline]] inline const char* plain_score_line(const char* line, const char* end,
+                                                           std::int64_t* value) {
   if (end - line < static_cast<std::ptrdiff_t>(kScorePrefix.size()) + 2 ||
       std::memcmp(line, kScorePrefix.data(), kScorePrefix.size()) != 0)
-    return std::nullopt;
+    return nullptr;
   const bool negative = line[kScorePrefix.size()] == '-';
   const char* const digits = line + kScorePrefix.size() + (negative ? 1 : 0);
   const auto number = digit_run<kValue>(digits, end);
-  if (!number) return std::nullopt;
+  if (!number) return nullptr;
   const char* const after = digits + number->digits;
-  if (after == end || *after != '\n') return std::nullopt;
-  begin_ = static_cast<std::size_t>(after + 1 - buffer_.get());
+  if (after == end || *after != '\n') return nullptr;
+  if (kValue) {
+    const auto magnitude = static_cast<std::int64_t>(number->value);
+    *value = negative ? -magnitude : magnitude;
+  }
+  return after + 1;
+}
+
+}  // namespace
+
+std::optional<std::int64_t> LineReader::next_plain_score() {
+  const char* const buffer = buffer_.get();
+  std::int64_t value = 0;
+  const char* const next = plain_score_line<true>(buffer + begin_, buffer + end_, &value);
+  if (next == nullptr) return std::nullopt;
+  begin_ = static_cast<std::size_t>(next - buffer);
   ++number_;
-  const auto magnitude = static_cast<std::int64_t>(number->value);
-  return negative ? -magnitude : magnitude;
+  return value;
+}
+
+std::uint64_t LineReader::skip_plain_scores() {
+  const char* const buffer = buffer_.get();
+  const char* const end = buffer + end_;
+  const char* line = buffer + begin_;
+  std::uint64_t lines = 0;
+  while (const char* next = plain_score_line<false>(line, end, nullptr)) {
+    line = next;
+    ++lines;
+  }
+  begin_ = static_cast<std::size_t>(line - buffer);
+  number_ += lines;
+  return lines;
 }
 
 Result<bool> LineReader::fill() {
@@ -311,8 +338,11 @@ Status FileBatch::validate(InvalidLines& sink) {
   GAME_TRY(rewind());
   std::uint64_t bad = 0;
   for (;;) {
-    if (reader_->skip_plain_score()) {
-      if (reader_->number() >= from_line_) ++requests_;
+    const std::uint64_t before = reader_->number();
+    if (const std::uint64_t lines = reader_->skip_plain_scores(); lines > 0) {
+      // Lines before + 1 to before + lines: those from --from-line on are requests.
+      const std::uint64_t first = std::max(before + 1, from_line_);
+      if (before + lines >= first) requests_ += before + lines - first + 1;
       continue;
     }
     auto line = reader_->next();

@@ -149,12 +149,17 @@ TEST(LineReader, PlainScoreShortcutAgreesWithTheParser) {
       std::rewind(file);
       LineReader checker(file);  // the checking pass takes exactly the same lines
       ASSERT_TRUE(checker.next());
-      const bool skipped = checker.skip_plain_score();
+      const std::uint64_t skipped = checker.skip_plain_scores();
+      EXPECT_EQ(checker.number(), 1 + skipped) << line;
       std::rewind(file);
       LineReader reader(file);
       ASSERT_TRUE(reader.next());  // "#", and the rest of the file into the buffer
       const auto value = reader.next_plain_score();
-      EXPECT_EQ(skipped, value.has_value()) << line;
+      EXPECT_EQ(skipped > 0, value.has_value()) << line;
+      // The line behind, `score 12345678`, is taken in the same call.
+      if (value) {
+        EXPECT_EQ(skipped, tail == "\nscore 12345678\n" ? 2u : 1u) << line;
+      }
       const auto parsed = parse_batch_line(line);
       if (value) {
         ++taken;
@@ -236,3 +241,47 @@ TEST(LineQueue, KeepsOrderAcrossRunsInConstantSpace) {
 }
 
 }  // namespace
+
+namespace {
+struct NoInvalidLines : InvalidLines {
+  void on_invalid(std::uint64_t line, const std::string& what) override {
+    ADD_FAILURE() << "line " << line << ": " << what;
+  }
+};
+}  // namespace
+
+// The checking pass counts the requests from --from-line on, wherever --from-line falls in a run
+// of plain `score N` lines that it takes at once, and the sending pass sends exactly those.
+TEST(FileBatch, CountsAndSendsTheRequestsFromTheFromLineOn) {
+  std::string content;
+  for (int i = 1; i <= 20; ++i) content += i == 8 ? "# a comment\n" : "score " + std::to_string(i) + "\n";
+  content += "setname bob\nscore 21\n";  // lines 21 and 22
+  const std::string path = testing::TempDir() + "/from_line_batch.txt";
+  {
+    std::FILE* file = std::fopen(path.c_str(), "w");
+    ASSERT_NE(file, nullptr);
+    ASSERT_EQ(std::fwrite(content.data(), 1, content.size(), file), content.size());
+    std::fclose(file);
+  }
+  for (const std::uint64_t from : {1u, 2u, 7u, 8u, 9u, 20u, 21u, 22u}) {
+    auto batch = FileBatch::open(path, from);
+    ASSERT_TRUE(batch) << batch.error().message;
+    NoInvalidLines sink;
+    ASSERT_TRUE((*batch)->validate(sink));
+    std::vector<std::uint64_t> sent;
+    Outgoing out;
+    for (;;) {
+      auto next = (*batch)->next(out);
+      ASSERT_TRUE(next) << next.error().message;
+      if (*next == RequestSource::Next::kEnd) break;
+      sent.push_back(out.line);
+    }
+    std::vector<std::uint64_t> expected;
+    for (std::uint64_t line = from; line <= 22; ++line) {
+      if (line != 8) expected.push_back(line);
+    }
+    EXPECT_EQ(sent, expected) << "--from-line " << from;
+    EXPECT_EQ((*batch)->requests(), expected.size()) << "--from-line " << from;
+  }
+  std::remove(path.c_str());
+}
