@@ -16,7 +16,8 @@ std::size_t integer_size(std::int64_t value) {
 }
 
 // A message of at most 34 bytes (a submit with two 8-byte integers), so every length is in
-// short form: built on the stack and appended to the caller's string in one piece. The writers
+// short form: built on the stack and appended to the caller's string in one piece, or written in
+// place where the caller has the room (put_submit_add_score, into protocol 2's ring). The writers
 // take and return the position (a pointer in a local, not a member the compiler must reload
 // after every byte stored), and an integer is stored as one word (the spare bytes past it are
 // overwritten or never read): this runs once per request of a batch.
