@@ -240,15 +240,11 @@ TEST(LineQueue, KeepsOrderAcrossRunsInConstantSpace) {
   EXPECT_TRUE(q.empty());
 }
 
-}  // namespace
-
-namespace {
 struct NoInvalidLines : InvalidLines {
   void on_invalid(std::uint64_t line, const std::string& what) override {
     ADD_FAILURE() << "line " << line << ": " << what;
   }
 };
-}  // namespace
 
 // The checking pass counts the requests from --from-line on, wherever --from-line falls in a run
 // of plain `score N` lines that it takes at once, and the sending pass sends exactly those.
@@ -285,3 +281,5 @@ TEST(FileBatch, CountsAndSendsTheRequestsFromTheFromLineOn) {
   }
   std::remove(path.c_str());
 }
+
+}  // namespace
