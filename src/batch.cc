@@ -215,16 +215,6 @@ template <bool kValue>
 
 }  // namespace
 
-std::optional<std::int64_t> LineReader::next_plain_score() {
-  const char* const buffer = buffer_.get();
-  std::int64_t value = 0;
-  const char* const next = plain_score_line<true>(buffer + begin_, buffer + end_, &value);
-  if (next == nullptr) return std::nullopt;
-  begin_ = static_cast<std::size_t>(next - buffer);
-  ++number_;
-  return value;
-}
-
 std::uint64_t LineReader::skip_plain_scores() {
   const char* const buffer = buffer_.get();
   const char* const end = buffer + end_;
@@ -237,6 +227,23 @@ std::uint64_t LineReader::skip_plain_scores() {
   begin_ = static_cast<std::size_t>(line - buffer);
   number_ += lines;
   return lines;
+}
+
+std::size_t LineReader::next_plain_scores(PlainScore* out, std::size_t max) {
+  const char* const buffer = buffer_.get();
+  const char* const end = buffer + end_;
+  const char* line = buffer + begin_;
+  std::size_t n = 0;
+  std::int64_t value = 0;
+  for (; n < max; ++n) {
+    const char* const next = plain_score_line<true>(line, end, &value);
+    if (next == nullptr) break;
+    out[n] = {number_ + n + 1, value};
+    line = next;
+  }
+  begin_ = static_cast<std::size_t>(line - buffer);
+  number_ += n;
+  return n;
 }
 
 Result<bool> LineReader::fill() {
@@ -379,12 +386,6 @@ Status FileBatch::validate(InvalidLines& sink) {
 
 Result<RequestSource::Next> FileBatch::next(Outgoing& out) {
   for (;;) {
-    if (const auto value = reader_->next_plain_score()) {
-      if (reader_->number() < from_line_) continue;
-      set_add_score(out, *value);
-      out.line = reader_->number();
-      return Next::kReady;
-    }
     auto line = reader_->next();
     if (line && !*line) return Next::kEnd;
     if (reader_->number() < from_line_ && line) continue;
@@ -406,6 +407,11 @@ Result<RequestSource::Next> FileBatch::next(Outgoing& out) {
     out.line = reader_->number();
     return Next::kReady;
   }
+}
+
+std::size_t FileBatch::next_scores(PlainScore* out, std::size_t max) {
+  if (reader_->number() + 1 < from_line_) return 0;  // next() skips the lines before --from-line
+  return reader_->next_plain_scores(out, max);
 }
 
 void FollowBatch::skip_long_line() {

@@ -13,7 +13,9 @@
 
 namespace game::ber_direct {
 
-// Protocol 1 `Request addScore { value }`: a1 L 30 L a0 L 02 L <value>.
+// Protocol 1 `Request addScore { value }`: a1 L 30 L a0 L 02 L <value>, at most
+// kMaxAddScoreSize bytes.
+inline constexpr std::size_t kMaxAddScoreSize = 16;
 void append_add_score(std::int64_t value, std::string& out);
 
 // Protocol 2 `ClientMessage submit { seq, request addScore { value } }`.

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -154,7 +155,8 @@ TEST(LineReader, PlainScoreShortcutAgreesWithTheParser) {
       std::rewind(file);
       LineReader reader(file);
       ASSERT_TRUE(reader.next());  // "#", and the rest of the file into the buffer
-      const auto value = reader.next_plain_score();
+      PlainScore score{};
+      const auto value = reader.next_plain_scores(&score, 1) == 1 ? std::optional(score.value) : std::nullopt;
       EXPECT_EQ(skipped > 0, value.has_value()) << line;
       // The line behind, `score 12345678`, is taken in the same call.
       if (value) {
@@ -278,6 +280,67 @@ TEST(FileBatch, CountsAndSendsTheRequestsFromTheFromLineOn) {
     }
     EXPECT_EQ(sent, expected) << "--from-line " << from;
     EXPECT_EQ((*batch)->requests(), expected.size()) << "--from-line " << from;
+  }
+  std::remove(path.c_str());
+}
+
+// What the sending pass hands out, as "LINE VALUE" for a score and "LINE name" for anything
+// else: through next() alone, or taking plain scores `bulk` at a time (0: never) as the pump does.
+std::vector<std::string> sent_requests(const std::string& path, std::uint64_t from, std::size_t bulk) {
+  auto batch = FileBatch::open(path, from);
+  EXPECT_TRUE(batch) << batch.error().message;
+  NoInvalidLines sink;
+  EXPECT_TRUE((*batch)->validate(sink));
+  std::vector<std::string> sent;
+  std::vector<PlainScore> scores(std::max<std::size_t>(bulk, 1));
+  Outgoing out;
+  for (;;) {
+    if (const std::size_t n = bulk == 0 ? 0 : (*batch)->next_scores(scores.data(), bulk); n > 0) {
+      EXPECT_LE(n, bulk);
+      for (std::size_t i = 0; i < n; ++i)
+        sent.push_back(std::to_string(scores[i].line) + " " + std::to_string(scores[i].value));
+      continue;
+    }
+    auto next = (*batch)->next(out);
+    EXPECT_TRUE(next) << next.error().message;
+    if (!next || *next == RequestSource::Next::kEnd) break;
+    const auto& request = std::get<protocol::Request>(out.request);
+    const auto* score = std::get_if<protocol::AddScore>(&request);
+    sent.push_back(std::to_string(out.line) + " " +
+                   (score != nullptr ? std::to_string(score->value) : "name"));
+  }
+  return sent;
+}
+
+// The pump takes most scores in bulk and the rest one by one: across the reader's blocks,
+// comments, lines the shortcut leaves to the parser and --from-line, the same requests either way.
+TEST(FileBatch, ScoresTakenInBulkAreTheRequestsNextHandsOut) {
+  std::string content;
+  for (int i = 1; content.size() < 3 * LineReader::kBufferBytes; ++i) {
+    if (i % 1000 == 0)
+      content += "# comment\n";
+    else if (i % 777 == 0)
+      content += "  score 5 \n";  // the general parser's
+    else if (i % 555 == 0)
+      content += "setname n\n";
+    else
+      content += "score " + std::to_string(i % 3 == 0 ? -i * 31 : i * 7919) + "\n";
+  }
+  const std::string path = testing::TempDir() + "/bulk_batch.txt";
+  {
+    std::FILE* file = std::fopen(path.c_str(), "w");
+    ASSERT_NE(file, nullptr);
+    ASSERT_EQ(std::fwrite(content.data(), 1, content.size(), file), content.size());
+    std::fclose(file);
+  }
+  for (const std::uint64_t from : {1u, 2u, 999u, 1000u, 20001u}) {
+    const std::vector<std::string> one_by_one = sent_requests(path, from, 0);
+    ASSERT_GT(one_by_one.size(), 5000u);
+    EXPECT_EQ(one_by_one.front().substr(0, one_by_one.front().find(' ')),
+              std::to_string(from == 1000 ? 1001 : from));
+    for (const std::size_t bulk : {1u, 7u, 256u})
+      EXPECT_EQ(sent_requests(path, from, bulk), one_by_one)
+          << "--from-line " << from << ", " << bulk << " at a time";
   }
   std::remove(path.c_str());
 }

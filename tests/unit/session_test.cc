@@ -231,13 +231,26 @@ class Scores : public RequestSource {
   Result<Next> next(Outgoing& out) override {
     if (line_ == n_) return Next::kEnd;
     ++line_;
-    const auto value = static_cast<std::int64_t>(line_);
-    out.request = protocol::Request{protocol::AddScore{negative_.count(line_) ? -value : value}};
+    out.request = protocol::Request{protocol::AddScore{value(line_)}};
     out.line = line_;
     return Next::kReady;
   }
+  // As a batch file does, in bulk, but only up to 3 at a time and for every other 4 lines: the
+  // pump's two ways of taking requests alternate.
+  std::size_t next_scores(PlainScore* out, std::size_t max) override {
+    std::size_t n = 0;
+    for (; n < std::min<std::size_t>(max, 3) && line_ < n_ && (line_ / 4) % 2 == 1; ++n) {
+      ++line_;
+      out[n] = {line_, value(line_)};
+    }
+    return n;
+  }
 
  private:
+  std::int64_t value(std::uint64_t line) const {
+    const auto value = static_cast<std::int64_t>(line);
+    return negative_.count(line) ? -value : value;
+  }
   std::uint64_t n_;
   std::set<std::uint64_t> negative_;
   std::uint64_t line_ = 0;
@@ -258,6 +271,17 @@ class Mixed : public RequestSource {
     out.request = request(++line_);
     out.line = line_;
     return Next::kReady;
+  }
+  // Every run of scores in bulk, as a batch file hands them out.
+  std::size_t next_scores(PlainScore* out, std::size_t max) override {
+    std::size_t n = 0;
+    for (; n < max && line_ < n_; ++n) {
+      const protocol::Request next = request(line_ + 1);
+      const auto* score = std::get_if<protocol::AddScore>(&next);
+      if (score == nullptr) break;
+      out[n] = {++line_, score->value};
+    }
+    return n;
   }
 
  private:
@@ -357,6 +381,19 @@ void expect_protocol_error(const RunResult& r, const char* fragment, std::size_t
   EXPECT_NE(r.status.error().message.find(fragment), std::string::npos) << r.status.error().message;
   EXPECT_LT(r.seconds, 0.15);
   EXPECT_EQ(count(r, Outcome::kAccepted), accepted);
+}
+
+// More requests than may be unanswered at once, their results read a hundred at a time: the
+// pump stops at the bound and goes on as results free room, in order, nothing twice.
+TEST(SessionV2, ABatchBeyondTheBoundOnUnansweredRequestsGoesThrough) {
+  FakeServer server;
+  server.max_read = 100 * 15;  // a result { seq, accepted } of these seqs is 13 to 15 bytes
+  Scores source(30000);
+  RunResult r = run(server, source);
+  ASSERT_TRUE(r.status) << r.status.error().message;
+  EXPECT_EQ(r.tally.accepted, 30000u);
+  ASSERT_EQ(server.applied.size(), 30000u);
+  for (std::uint64_t line = 1; line <= 30000; ++line) ASSERT_EQ(server.applied[line - 1], line);
 }
 
 TEST(SessionV2, ExtraResultIsAProtocolErrorAtOnce) {
