@@ -684,11 +684,9 @@ class Pump {
     const auto* request = std::get_if<protocol::Request>(&next_.request);
     if (const auto* score = request != nullptr ? std::get_if<protocol::AddScore>(request) : nullptr) {
       stage_score(next_.line, score->value);
-      return {};
+    } else {
+      stage_encoded(next_.line, next_.request);
     }
-    next_bytes_.clear();
-    protocol::encode_submission(next_.line, next_.request, next_bytes_);
-    unanswered_.stage(next_bytes_);
     return {};
   }
 
@@ -709,19 +707,19 @@ class Pump {
   // take_scores()' loop: a call set up a stack frame for it, 18 instructions per request.
   [[gnu::always_inline]] std::size_t stage_score(std::uint64_t seq, std::int64_t value) {
     char* const at = unanswered_.staging_area(ber_direct::kSubmitAddScoreRoom);
-    if (at == nullptr) return stage_score_copy(seq, value);
+    if (at == nullptr) return stage_encoded(seq, protocol::Request{protocol::AddScore{value}});
     const auto size = static_cast<std::size_t>(
         ber_direct::put_submit_add_score(at, static_cast<std::int64_t>(seq), value) - at);
     unanswered_.staged(size);
     return size;
   }
 
-  // Where the ring's end is nearer than the room a score needs (once per turn of it), it is
-  // encoded apart and copied in. Never inlined: the string and the variant it needs would give
-  // the common path above a stack frame to set up.
-  [[gnu::noinline]] std::size_t stage_score_copy(std::uint64_t seq, std::int64_t value) {
+  // Any other request, and a score where the ring's end is nearer than the room it needs (once
+  // per turn of the ring), is encoded apart and copied in. Its size. Never inlined: the string
+  // and the variant would give stage_score() a stack frame to set up.
+  [[gnu::noinline]] std::size_t stage_encoded(std::uint64_t seq, const protocol::Submission& submission) {
     next_bytes_.clear();
-    protocol::encode_submission(seq, protocol::Request{protocol::AddScore{value}}, next_bytes_);
+    protocol::encode_submission(seq, submission, next_bytes_);
     unanswered_.stage(next_bytes_);
     return next_bytes_.size();
   }
