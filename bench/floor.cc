@@ -6,15 +6,19 @@
 // instruction count is the practical floor for one `game score` with this library: bench/run
 // compares the client's count with it (docs/PERFORMANCE.md).
 //
-//   game_bench_floor      exit 0 when every step worked (the signature checks included)
+//   game_bench_floor                exit 0 when every step worked (the signature checks included)
+//   game_bench_floor --client-init  the same, with OpenSSL initialised by the client's own
+//                                   init_crypto() (src/crypto_init.cc: in a static build, the
+//                                   default provider with trimmed cipher and digest tables,
+//                                   which the public API cannot do)
 //
 // Per step: the DRBG's first use (cookie, padding, the ephemeral key), an X25519 key pair and
 // the shared secret, the exchange hash and the six key-derivation hashes (SHA-256), the host
 // key's signature verified and the user's signature made (Ed25519), and eight packets each way
-// through that cipher. Initialised like the client (src/crypto_init.cc): no config, no
-// error strings, no exit clean-up, no legacy cipher and digest table (everything here fetches by
-// name). Linked like the client (static PIE in a static build), so the start-up of the
-// executable itself is counted the same way.
+// through that cipher. Without --client-init, initialised as the client is as far as the public
+// API goes: no config, no error strings, no exit clean-up, no legacy cipher and digest table
+// (everything here fetches by name). Linked like the client (static PIE in a static build), so the start-up
+// of the executable itself is counted the same way.
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -22,6 +26,8 @@
 #include <array>
 #include <cstdio>
 #include <cstring>
+
+#include "crypto_init.h"
 
 namespace {
 
@@ -196,14 +202,23 @@ bool packets(const std::array<Bytes32, 6>& keys) {
   return chacha_packets(keys);
 }
 
+// Initialised like the client (src/crypto_init.cc), through the public API only.
+bool init_public() {
+  return OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS |
+                                 OPENSSL_INIT_NO_ATEXIT | OPENSSL_INIT_NO_ADD_ALL_CIPHERS |
+                                 OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
+                             nullptr) == 1;
+}
+
 }  // namespace
 
-int main() {
-  if (OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS |
-                              OPENSSL_INIT_NO_ATEXIT | OPENSSL_INIT_NO_ADD_ALL_CIPHERS |
-                              OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
-                          nullptr) != 1)
-    return fail("OpenSSL initialisation") ? 0 : 1;
+int main(int argc, char** argv) {
+  const bool client_init = argc == 2 && std::strcmp(argv[1], "--client-init") == 0;
+  if (argc > 2 || (argc == 2 && !client_init)) {
+    std::fprintf(stderr, "usage: game_bench_floor [--client-init]\n");
+    return 64;
+  }
+  if (!(client_init ? game::init_crypto() : init_public())) return fail("OpenSSL initialisation") ? 0 : 1;
   std::array<unsigned char, 16> cookie{};
   Bytes32 secret{};
   std::array<Bytes32, 6> keys{};

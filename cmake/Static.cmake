@@ -64,6 +64,10 @@ set(OPENSSL_USE_STATIC_LIBS TRUE)
 # code goes into an executable, where nothing can be interposed (Debian's GCC defaults to it).
 add_compile_options(-fPIE)
 
+# libcrypto.a (checked at the end): src/crypto_init.cc can run the default provider under its own
+# name, with trimmed tables, since its entry point is in the archive (libcrypto.so hides it).
+add_compile_definitions(GAME_LIBCRYPTO_ARCHIVE=1)
+
 # LTO of our code (Debian's archives hold plain objects, linked as they are). Every target gets
 # it, the unit tests too: they link game_core's LTO objects.
 option(GAME_STATIC_LTO "Link-time optimisation for the static build" ON)

@@ -67,7 +67,7 @@ int note_encrypted(const char*, char*, size_t, int, int, void* userdata) {
 Result<SshKey> decode_private(const std::string& text, const std::string& origin) {
   ssh_key raw = nullptr;
   bool encrypted = false;
-  register_pem_cipher(text);
+  prepare_key_decoding(text);
   if (ssh_pki_import_privkey_base64(text.c_str(), nullptr, note_encrypted, &encrypted, &raw) == SSH_OK) {
     return SshKey(raw);
   }

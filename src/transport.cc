@@ -262,32 +262,37 @@ Result<std::string> Connection::host_key_fingerprint() const {
 int Connection::read_server_extensions() { return ssh_userauth_none(session_, nullptr); }
 
 Status Connection::authenticate(ssh_key private_key) {
+  const std::string key =
+      std::string("this identity's ") + ssh_key_type_to_char(ssh_key_type(private_key)) + " key";
   if (ssh_key_type(private_key) == SSH_KEYTYPE_RSA) {
     const int rc = read_server_extensions();
-    if (rc == SSH_AUTH_SUCCESS || rc == SSH_AUTH_ERROR) return auth_result(rc);
+    if (rc == SSH_AUTH_SUCCESS || rc == SSH_AUTH_ERROR) return auth_result(rc, key);
   }
-  return auth_result(ssh_userauth_publickey(session_, nullptr, private_key));
+  return auth_result(ssh_userauth_publickey(session_, nullptr, private_key), key);
 }
 
 Status Connection::authenticate_with_agent(int agent_fd) {
   if (agent_fd < 0 || ssh_set_agent_socket(session_, agent_fd) != SSH_OK) {
     return make_error(Exit::kUnavailable, "cannot use ssh-agent: " + last_error());
   }
+  const std::string key = "this identity's key (through ssh-agent)";
   const int rc = read_server_extensions();  // the agent's key may be RSA
-  if (rc == SSH_AUTH_SUCCESS || rc == SSH_AUTH_ERROR) return auth_result(rc);
-  return auth_result(ssh_userauth_agent(session_, nullptr));
+  if (rc == SSH_AUTH_SUCCESS || rc == SSH_AUTH_ERROR) return auth_result(rc, key);
+  return auth_result(ssh_userauth_agent(session_, nullptr), key);
 }
 
-Status Connection::auth_result(int rc) const {
+// A refusal does not say why: the UUID may be registered with another key, or the server may not
+// take this kind of key at all. Both are named, since the client cannot tell them apart.
+Status Connection::auth_result(int rc, const std::string& key) const {
   if (rc == SSH_AUTH_SUCCESS) return {};
   if (rc == SSH_AUTH_ERROR) {
     return make_error(Exit::kUnavailable,
                       "authentication with " + endpoint_.display() + " failed: " + last_error());
   }
-  return make_error(Exit::kNoPerm,
-                    "server " + endpoint_.display() +
-                        " refused this identity's key: the UUID is registered there with a "
-                        "different key (restore the original key, e.g. `game identity import`)");
+  return make_error(Exit::kNoPerm, "server " + endpoint_.display() + " refused " + key +
+                                       ": the UUID is registered there with a different key (restore the "
+                                       "original key, e.g. `game identity import`), or the server does not "
+                                       "accept this kind of key");
 }
 
 Result<SshChannel> Connection::open_subsystem(const std::string& subsystem) {

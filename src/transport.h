@@ -59,7 +59,7 @@ class Connection {
   Connection(ssh_session session, Endpoint endpoint);
   static Result<Connection> open_address(const std::string& address, const Endpoint& endpoint,
                                          const std::string& user, std::chrono::milliseconds timeout);
-  Status auth_result(int rc) const;
+  Status auth_result(int rc, const std::string& key) const;
   int read_server_extensions();
   ssh_session session_;
   Endpoint endpoint_;

@@ -190,7 +190,7 @@ def wait_until(predicate, timeout=10.0, interval=0.05, message="condition"):
 class Server:
     """The Erlang reference server (tests/server) as a child process.
 
-    Server(mode="ack", state_dir=None, bind="127.0.0.1", subsystem=None, port=0, ciphers=None)
+    Server(mode="ack", state_dir=None, bind="127.0.0.1", subsystem=None, port=0, algorithms=None)
 
     mode      ack | seed | silent | stall | slow | drop:N | pause:N | garbage |
               huge | extra | refuse   (see the module doc)
@@ -200,12 +200,14 @@ class Server:
               temporary directory, removed by close() / the with-block.
     port      0: the OS picks one at the first start; restarts of the same
               object reuse the port it got.
-    ciphers   None: OTP's defaults; else a list: the only ciphers offered.
+    algorithms None: OTP's defaults; else {type: [names]} with the types of
+              OTP's preferred_algorithms (cipher, mac, kex, public_key): only
+              these are offered, OTP's defaults for the types not given.
     """
 
-    def __init__(self, mode="ack", state_dir=None, bind="127.0.0.1", subsystem=None, port=0, ciphers=None):
+    def __init__(self, mode="ack", state_dir=None, bind="127.0.0.1", subsystem=None, port=0, algorithms=None):
         self.mode = mode
-        self.ciphers = ciphers
+        self.algorithms = algorithms
         self.bind = bind
         self.subsystem = subsystem
         self.port = port or None
@@ -252,8 +254,8 @@ class Server:
                "--exit-on-stdin-eof"]
         if self.subsystem:
             cmd += ["--subsystem", self.subsystem]
-        if self.ciphers:
-            cmd += ["--ciphers", ",".join(self.ciphers)]
+        if self.algorithms:
+            cmd += ["--algorithms", ";".join(f"{t}={','.join(names)}" for t, names in self.algorithms.items())]
         self._stderr = open(self.stderr_path, "ab")
         # stdin is a pipe we never write to: if this test process dies, the
         # server sees EOF and exits instead of lingering.

@@ -3,6 +3,7 @@
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -113,7 +114,8 @@ class FirstUseAndReuse(SharedServerTestCase):
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True, timeout=30)
             r = play(self.server, home, "score", "2")
             self.assertEqual(r.returncode, NOPERM, r.stderr)
-            self.assertIn("refused this identity's key", r.stderr)
+            self.assertIn("refused this identity's ssh-ed25519 key: the UUID is registered there with a different key",
+                          r.stderr)
             self.assertEqual(self.server.scores(uuid_of(home)), [1])
 
     def test_bad_command_line_values_are_usage_errors_and_touch_nothing(self):
@@ -229,6 +231,69 @@ def cpu_has_aes_and_clmul():
     return "aes" in flags and "pclmulqdq" in flags
 
 
+def keygen(kind, bits, path):
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-b", bits, "-N", "", "-f", path], check=True, timeout=60,
+                   stdin=subprocess.DEVNULL)
+
+
+class Algorithms(unittest.TestCase):
+    """Every algorithm the client may negotiate works end to end: the static client's OpenSSL
+    offers only the ciphers and digests SSH needs (src/crypto_init.cc), so each one the client
+    offers is tried against a server that offers nothing else of its type."""
+
+    def score_with(self, algorithms, state_dir=None, user_key=None):
+        with Server(mode="ack", algorithms=algorithms, state_dir=state_dir) as server, Home() as home:
+            if user_key:
+                key = os.path.join(home.path, "id_user")
+                keygen(*user_key, key)
+                self.assertEqual(run_game(["init", "--key", key], home).returncode, OK)
+            r = play(server, home, "score", "5")
+            self.assertEqual(r.returncode, OK, r.stderr)
+            self.assertEqual(server.scores(), [5])
+
+    def test_each_cipher_offered(self):
+        for cipher in ("aes256-gcm@openssh.com", "aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com",
+                       "aes256-ctr", "aes192-ctr", "aes128-ctr"):
+            with self.subTest(cipher=cipher):
+                self.score_with({"cipher": [cipher]})
+
+    def test_each_mac_with_a_cipher_that_needs_one(self):
+        for mac in ("hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com", "hmac-sha2-256",
+                    "hmac-sha2-512"):
+            with self.subTest(mac=mac):
+                self.score_with({"cipher": ["aes128-ctr"], "mac": [mac]})
+
+    def test_each_key_exchange(self):
+        for kex in ("curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256", "ecdh-sha2-nistp384",
+                    "ecdh-sha2-nistp521", "diffie-hellman-group14-sha256", "diffie-hellman-group16-sha512",
+                    "diffie-hellman-group18-sha512", "diffie-hellman-group-exchange-sha256"):
+            with self.subTest(kex=kex):
+                self.score_with({"kex": [kex]})
+
+    def test_each_host_and_user_key_type(self):
+        # The server's public_key list is both what it signs with and what it accepts from users.
+        for algorithm, kind, bits in (("ecdsa-sha2-nistp256", "ecdsa", "256"), ("ecdsa-sha2-nistp384", "ecdsa", "384"),
+                                      ("ecdsa-sha2-nistp521", "ecdsa", "521"), ("rsa-sha2-256", "rsa", "2048"),
+                                      ("rsa-sha2-512", "rsa", "2048")):
+            with self.subTest(key=algorithm), tempfile.TemporaryDirectory(prefix="game-host-") as state:
+                os.makedirs(os.path.join(state, "host"))
+                keygen(kind, bits, os.path.join(state, "host", f"ssh_host_{kind}_key"))
+                self.score_with({"public_key": [algorithm]}, state_dir=state, user_key=(kind, bits))
+
+    def test_a_server_that_does_not_take_the_key_kind_is_not_blamed_on_the_uuid(self):
+        with tempfile.TemporaryDirectory(prefix="game-host-") as state:
+            os.makedirs(os.path.join(state, "host"))
+            keygen("ecdsa", "256", os.path.join(state, "host", "ssh_host_ecdsa_key"))
+            with Server(mode="ack", algorithms={"public_key": ["ecdsa-sha2-nistp256"]}, state_dir=state) as server, \
+                    Home() as home:
+                r = play(server, home, "score", "5")
+                self.assertEqual(r.returncode, NOPERM, r.stderr)
+                self.assertIn("refused this identity's ssh-ed25519 key: the UUID is registered there with a different "
+                              "key (restore the original key, e.g. `game identity import`), or the server does not "
+                              "accept this kind of key", r.stderr)
+                self.assertEqual(server.scores(), [])
+
+
 class Ciphers(unittest.TestCase):
     def test_aes_gcm_is_preferred_where_the_cpu_has_aes_instructions(self):
         expected = "aes256-gcm@openssh.com" if cpu_has_aes_and_clmul() else "chacha20-poly1305@openssh.com"
@@ -239,7 +304,7 @@ class Ciphers(unittest.TestCase):
             self.assertEqual(server.scores(), [7])
 
     def test_a_server_without_aes_gcm_gets_chacha20_poly1305(self):
-        with Server(mode="ack", ciphers=["chacha20-poly1305@openssh.com"]) as server, Home() as home:
+        with Server(mode="ack", algorithms={"cipher": ["chacha20-poly1305@openssh.com"]}) as server, Home() as home:
             r = play(server, home, "-v", "score", "8")
             self.assertEqual(r.returncode, OK, r.stderr)
             self.assertIn("(SSH handshake done, chacha20-poly1305@openssh.com)", r.stderr)

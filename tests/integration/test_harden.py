@@ -454,9 +454,19 @@ def read_until(fd, needle, shown=b"", timeout=30):
     return shown
 
 
-def read_to_exit(pid, fd, shown):
-    """Everything the client shows until it exits, and its exit code."""
+def read_to_exit(pid, fd, shown, timeout=30):
+    """Everything the client shows until it exits, and its exit code. A client still running
+    after `timeout` seconds (waiting at a prompt nobody answers) is killed and reported."""
+    deadline = time.monotonic() + timeout
     while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise HarnessError(f"the client did not exit within {timeout}s; terminal showed {shown!r}")
+        ready, _, _ = select.select([fd], [], [], min(remaining, 0.5))
+        if not ready:
+            continue
         try:
             chunk = os.read(fd, 4096)
         except OSError:
@@ -523,6 +533,27 @@ class PassphrasePrompt(SharedServerTestCase):
                 key = os.path.join(home.path, "id_ecdsa")
                 subprocess.run(["ssh-keygen", "-q", "-t", "ecdsa", "-m", key_format, "-N", PASSPHRASE,
                                 "-f", key], check=True, timeout=30, stdin=subprocess.DEVNULL)
+                self.assertEqual(run_game(["init", "--key", key], home).returncode, OK)
+                self.score_on_terminal(home, [(b"Enter passphrase for", PASSPHRASE.encode())])
+
+    def test_pem_keys_with_ciphers_ssh_does_not_use_are_unlocked(self):
+        # The static client's OpenSSL lists only SSH's ciphers until it meets a PEM key, which may
+        # be encrypted with any cipher OpenSSL has (src/crypto_init.cc): Camellia here, once in
+        # a traditional PEM key and once in PKCS#8.
+        secret = f"pass:{PASSPHRASE}"
+        for key_format, convert in (("PEM", ["ec", "-camellia256", "-passout", secret]),
+                                    ("PKCS8", ["pkcs8", "-topk8", "-v2", "camellia-256-cbc", "-passout", secret])):
+            with self.subTest(key_format=key_format), Home() as home:
+                plain = os.path.join(home.path, "plain")
+                key = os.path.join(home.path, "id_ecdsa")
+                subprocess.run(["ssh-keygen", "-q", "-t", "ecdsa", "-m", "PEM", "-N", "", "-f", plain], check=True,
+                               timeout=30, stdin=subprocess.DEVNULL)
+                subprocess.run(["openssl", *convert, "-in", plain, "-out", key], check=True, timeout=30,
+                               stdin=subprocess.DEVNULL, capture_output=True)
+                os.chmod(key, 0o600)
+                os.rename(plain + ".pub", key + ".pub")
+                with open(key) as f:
+                    self.assertIn("CAMELLIA-256-CBC" if key_format == "PEM" else "ENCRYPTED PRIVATE KEY", f.read())
                 self.assertEqual(run_game(["init", "--key", key], home).returncode, OK)
                 self.score_on_terminal(home, [(b"Enter passphrase for", PASSPHRASE.encode())])
 

@@ -190,7 +190,7 @@ class Secrets(unittest.TestCase):
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key_path_of(other)], check=True,
                            timeout=30, stdin=subprocess.DEVNULL)
             r = self.run_client("refused key", other, "-v", "score", "1", expect=NOPERM)
-            self.assertIn(b"refused this identity's key", r.stderr)
+            self.assertIn(b"refused this identity's ssh-ed25519 key", r.stderr)
 
             # A config the client cannot parse (its error quotes the line and column).
             shutil.copytree(os.path.join(home.path, ".game"), os.path.join(broken.path, ".game"))

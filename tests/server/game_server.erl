@@ -2,8 +2,9 @@
 %%%
 %%% Started by tests/server/game-server as
 %%%   erl -noinput -pa EBIN -run game_server main -extra --state DIR
-%%%       --mode MODE --port N --bind ADDR --subsystem NAME [--ciphers C1,C2]
-%%% (--ciphers: offer only these, e.g. chacha20-poly1305@openssh.com).
+%%%       --mode MODE --port N --bind ADDR --subsystem NAME [--algorithms SPEC]
+%%% (--algorithms: offer only these, e.g. "cipher=aes128-ctr;mac=hmac-sha1";
+%%% the types of preferred_algorithms, OTP's defaults for the others).
 %%% Prints "READY <port>" on stdout once listening and runs until killed.
 %%%
 %%% A node of the mnesia cluster (started by tests/server/game-cluster) has
@@ -63,10 +64,15 @@ parse(["--db", V | T], Acc) -> parse(T, Acc#{db => filename:absname(V)});
 parse(["--create" | T], Acc) -> parse(T, Acc#{create => true});
 parse(["--host-dir", V | T], Acc) -> parse(T, Acc#{host_dir => filename:absname(V)});
 parse(["--fault", V | T], Acc) -> parse(T, Acc#{fault => V});
-parse(["--ciphers", V | T], Acc) ->
-    parse(T, Acc#{ciphers => [list_to_atom(C) || C <- string:lexemes(V, ",")]});
+parse(["--algorithms", V | T], Acc) ->
+    parse(T, Acc#{algorithms => [algorithms(Type) || Type <- string:lexemes(V, ";")]});
 parse(["--seed-v1", V | T], Acc) -> parse(T, Acc#{seed_v1 => V});
 parse([Other | _], _) -> throw({usage, "unknown argument " ++ Other}).
+
+%% "mac=hmac-sha1,hmac-sha2-256" -> {mac, ['hmac-sha1', 'hmac-sha2-256']}
+algorithms(Text) ->
+    [Type, Names] = string:split(Text, "="),
+    {list_to_atom(Type), [list_to_atom(N) || N <- string:lexemes(Names, ",")]}.
 
 start(Opts) ->
     StateDir = case maps:find(state, Opts) of
@@ -118,7 +124,7 @@ start(Opts) ->
          {parallel_login, true},
          {connectfun, fun connected/3},
          {failfun, fun failed/3}
-         | [{preferred_algorithms, [{cipher, maps:get(ciphers, Opts)}]} || maps:is_key(ciphers, Opts)]],
+         | [{preferred_algorithms, maps:get(algorithms, Opts)} || maps:is_key(algorithms, Opts)]],
     {ok, Daemon} = case ssh:daemon(Bind, Port, DaemonOpts) of
                        {ok, _} = Ok -> Ok;
                        {error, E} -> error({daemon, E})
