@@ -9,8 +9,8 @@
 //   game_bench_floor                exit 0 when every step worked (the signature checks included)
 //   game_bench_floor --client-init  the same, with OpenSSL initialised by the client's own
 //                                   init_crypto() (src/crypto_init.cc: in a static build, the
-//                                   default provider with trimmed cipher and digest tables,
-//                                   which the public API cannot do)
+//                                   default provider with trimmed algorithm tables, which
+//                                   the public API cannot do)
 //
 // Per step: the DRBG's first use (cookie, padding, the ephemeral key), an X25519 key pair and
 // the shared secret, the exchange hash and the six key-derivation hashes (SHA-256), the host

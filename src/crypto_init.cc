@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <array>
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -25,86 +27,101 @@ namespace {
 // first fetch of any of them, one method object for every algorithm the providers offer: 124
 // ciphers, 22 digests, 18 key types... in the default provider, where SSH uses a handful. That
 // was 3.2 M instructions of one `game score`, nearly a third (docs/PERFORMANCE.md). So the client
-// runs the default provider's code under its own name, "game-default", offering every operation
-// as the default provider does except that the tables below list only these algorithms (by
-// their first name). The handle and the provider context are the default provider's own, so the
-// fetches OpenSSL makes inside (the random generator's AES-256-CTR, HMAC's digest) see the same
-// trimmed tables. A PEM key, which may name any cipher, loads the whole default provider beside
-// it: see prepare_key_decoding(). tests/integration/test_foundation.py (Algorithms) negotiates
-// each cipher, MAC, key exchange and key type the client offers, so a name missing here fails
-// there; an OpenSSL without ossl_default_provider_init fails to link.
-struct TrimmedTable {
+// runs the default provider's code under its own name, "game-default": its own init function
+// sets it up, and it offers every operation as the default provider does except that the
+// tables of the operations below list only these algorithms (by their first name). The fetches
+// OpenSSL makes inside (the random generator's AES-256-CTR, HMAC's digest) go through the same
+// library context, so they see the same tables. A PEM key, which may name any cipher, loads the
+// whole default provider beside it: see prepare_key_decoding(). The static build's run of
+// tests/integration (test_foundation.Algorithms, test_harden.PassphrasePrompt) negotiates each
+// cipher, MAC, key exchange and key type the client offers and decrypts OpenSSH keys with each
+// of libssh's ciphers, which is what keeps these lists complete; an OpenSSL without
+// ossl_default_provider_init fails to link.
+struct Allowed {
   int operation;
-  std::vector<std::string_view> names;
-  std::vector<OSSL_ALGORITHM> kept;  // filled on the first query
+  std::span<const std::string_view> names;
 };
+// What src/transport.cc offers (AES-256-CTR and -ECB are also the random generator's), then the
+// others libssh can decrypt an OpenSSH key with.
+constexpr auto kCiphers = std::to_array<std::string_view>(
+    {"AES-128-GCM", "AES-256-GCM", "ChaCha20", "AES-128-CTR", "AES-192-CTR", "AES-256-CTR", "AES-256-ECB",
+     "AES-128-CBC", "AES-192-CBC", "AES-256-CBC", "DES-EDE3-CBC"});
+// Signatures (ssh-rsa's SHA-1 to rsa-sha2-512's, Ed25519's SHA-512), key exchanges, HMACs,
+// fingerprints, bcrypt's SHA-512 for an encrypted OpenSSH key.
+constexpr auto kDigests = std::to_array<std::string_view>({"SHA1", "SHA2-256", "SHA2-384", "SHA2-512"});
+constexpr auto kMacs = std::to_array<std::string_view>({"HMAC", "POLY1305"});
+constexpr auto kKdfs = std::to_array<std::string_view>({"SSHKDF"});
+constexpr auto kRands = std::to_array<std::string_view>({"CTR-DRBG", "SEED-SRC"});
+// Host and user keys (DSA so that libssh can read such a key and the client refuse it by name),
+// the key exchanges' keys (libssh makes its finite-field ones as X9.42 DH, "DHX"), and HMAC keys
+// for libssh's HMAC, which signs with them.
+constexpr auto kKeyTypes =
+    std::to_array<std::string_view>({"RSA", "DSA", "EC", "ED25519", "X25519", "DHX", "HMAC"});
+constexpr auto kKeyExchanges = std::to_array<std::string_view>({"DH", "ECDH", "X25519"});
+constexpr auto kSignatures = std::to_array<std::string_view>({"RSA", "ECDSA", "ED25519", "HMAC"});
+constexpr std::array<Allowed, 8> kAllowed = {{{OSSL_OP_CIPHER, kCiphers},
+                                              {OSSL_OP_DIGEST, kDigests},
+                                              {OSSL_OP_MAC, kMacs},
+                                              {OSSL_OP_KDF, kKdfs},
+                                              {OSSL_OP_RAND, kRands},
+                                              {OSSL_OP_KEYMGMT, kKeyTypes},
+                                              {OSSL_OP_KEYEXCH, kKeyExchanges},
+                                              {OSSL_OP_SIGNATURE, kSignatures}}};
 
-std::array<TrimmedTable, 8>& trimmed_tables() {
-  static std::array<TrimmedTable, 8> tables = {{
-      // What src/transport.cc offers (AES-256-CTR and -ECB are also the random generator's),
-      // then libssh's other ciphers, which an encrypted OpenSSH key may name.
-      {OSSL_OP_CIPHER,
-       {"AES-128-GCM", "AES-256-GCM", "ChaCha20", "AES-128-CTR", "AES-192-CTR", "AES-256-CTR", "AES-256-ECB",
-        "AES-128-CBC", "AES-192-CBC", "AES-256-CBC", "DES-EDE3-CBC"},
-       {}},
-      // Signatures (ssh-rsa's SHA-1 to rsa-sha2-512's, Ed25519's SHA-512), key exchanges, HMACs,
-      // fingerprints.
-      {OSSL_OP_DIGEST, {"SHA1", "SHA2-256", "SHA2-384", "SHA2-512"}, {}},
-      {OSSL_OP_MAC, {"HMAC", "POLY1305"}, {}},
-      // SSH's key derivation; PBKDF2 of PKCS#8 keys.
-      {OSSL_OP_KDF, {"SSHKDF", "PBKDF2"}, {}},
-      {OSSL_OP_RAND, {"CTR-DRBG", "SEED-SRC"}, {}},
-      // Host and user keys (DSA as libssh may still read it), key exchanges (the finite-field
-      // ones fail without X9.42 DH, "DHX", beside DH), and the MAC keys of the MAC-as-signature adapters
-      // libssh's
-      // HMAC and Poly1305 may use.
-      {OSSL_OP_KEYMGMT, {"RSA", "DSA", "EC", "ED25519", "X25519", "DH", "DHX", "HMAC", "POLY1305"}, {}},
-      {OSSL_OP_KEYEXCH, {"DH", "ECDH", "X25519"}, {}},
-      {OSSL_OP_SIGNATURE, {"RSA", "DSA", "ECDSA", "ED25519", "HMAC", "POLY1305"}, {}},
-  }};
-  return tables;
-}
+// The provider's dispatch table and trimmed algorithm tables, made by its init function and
+// never freed: OpenSSL keeps pointers into them as long as the process runs (the client does not
+// run OpenSSL's clean-up), and its fetches are not locked against a table being filled, so none
+// is filled later.
+struct TrimmedProvider {
+  OSSL_FUNC_provider_query_operation_fn* query = nullptr;  // the default provider's
+  std::vector<OSSL_DISPATCH> dispatch;
+  std::array<std::vector<OSSL_ALGORITHM>, kAllowed.size()> tables;
+};
+const TrimmedProvider* trimmed = nullptr;
 
-OSSL_FUNC_provider_query_operation_fn* default_query = nullptr;
-std::vector<OSSL_DISPATCH> trimmed_dispatch;
-
-const OSSL_ALGORITHM* keep_only(const OSSL_ALGORITHM* all, TrimmedTable& table) {
-  if (table.kept.empty()) {
-    for (const OSSL_ALGORITHM* a = all; a != nullptr && a->algorithm_names != nullptr; ++a) {
-      const std::string_view aliases = a->algorithm_names;
-      const std::string_view first = aliases.substr(0, aliases.find(':'));
-      if (std::find(table.names.begin(), table.names.end(), first) != table.names.end())
-        table.kept.push_back(*a);
-    }
-    table.kept.push_back(OSSL_ALGORITHM{});
+std::vector<OSSL_ALGORITHM> keep_only(const OSSL_ALGORITHM* all, std::span<const std::string_view> names) {
+  std::vector<OSSL_ALGORITHM> kept;
+  for (const OSSL_ALGORITHM* a = all; a != nullptr && a->algorithm_names != nullptr; ++a) {
+    const std::string_view aliases = a->algorithm_names;
+    if (std::find(names.begin(), names.end(), aliases.substr(0, aliases.find(':'))) != names.end())
+      kept.push_back(*a);
   }
-  return table.kept.data();
+  kept.push_back(OSSL_ALGORITHM{});
+  return kept;
 }
 
 const OSSL_ALGORITHM* trimmed_query(void* provctx, int operation, int* no_cache) {
-  const OSSL_ALGORITHM* all = default_query(provctx, operation, no_cache);
-  for (TrimmedTable& table : trimmed_tables()) {
-    if (table.operation == operation) return keep_only(all, table);
+  for (std::size_t i = 0; i < kAllowed.size(); ++i) {
+    if (kAllowed[i].operation != operation) continue;
+    *no_cache = 0;
+    return trimmed->tables[i].data();
   }
-  return all;  // encoders, decoders, key encapsulation...: as they are
+  return trimmed->query(provctx, operation, no_cache);  // encoders, decoders...: as they are
 }
 
 int trimmed_init(const OSSL_CORE_HANDLE* handle, const OSSL_DISPATCH* in, const OSSL_DISPATCH** out,
                  void** provctx) {
+  if (trimmed != nullptr) return 0;  // one instance per process: the tables are shared
   const OSSL_DISPATCH* full = nullptr;
   if (ossl_default_provider_init(handle, in, &full, provctx) != 1) return 0;
-  trimmed_dispatch.clear();
+  auto made = std::make_unique<TrimmedProvider>();
   for (const OSSL_DISPATCH* d = full; d->function_id != 0; ++d) {
-    if (d->function_id == OSSL_FUNC_PROVIDER_QUERY_OPERATION) {
-      default_query = OSSL_FUNC_provider_query_operation(d);
-      trimmed_dispatch.push_back({d->function_id, reinterpret_cast<void (*)()>(trimmed_query)});
-    } else {
-      trimmed_dispatch.push_back(*d);
+    if (d->function_id != OSSL_FUNC_PROVIDER_QUERY_OPERATION) {
+      made->dispatch.push_back(*d);
+      continue;
     }
+    made->query = OSSL_FUNC_provider_query_operation(d);
+    made->dispatch.push_back({d->function_id, reinterpret_cast<void (*)()>(trimmed_query)});
   }
-  trimmed_dispatch.push_back(OSSL_DISPATCH{});
-  *out = trimmed_dispatch.data();
-  return default_query != nullptr ? 1 : 0;
+  made->dispatch.push_back(OSSL_DISPATCH{});
+  if (made->query == nullptr) return 0;
+  for (std::size_t i = 0; i < kAllowed.size(); ++i) {
+    int no_cache = 0;
+    made->tables[i] = keep_only(made->query(*provctx, kAllowed[i].operation, &no_cache), kAllowed[i].names);
+  }
+  *out = made->dispatch.data();
+  trimmed = made.release();
+  return 1;
 }
 
 // Loading any provider explicitly turns off the implicit load of "default".
@@ -113,13 +130,13 @@ bool load_trimmed_provider() {
          OSSL_PROVIDER_load(nullptr, "game-default") != nullptr;
 }
 
-void load_whole_provider() {
+bool load_whole_provider() {
   static const bool loaded = OSSL_PROVIDER_load(nullptr, "default") != nullptr;
-  (void)loaded;  // if it failed, decoding the key says what it could not do
+  return loaded;
 }
 #else
 bool load_trimmed_provider() { return true; }  // libcrypto.so: the default provider as it is
-void load_whole_provider() {}
+bool load_whole_provider() { return true; }
 #endif
 
 // A traditional encrypted PEM key ("Proc-Type: 4,ENCRYPTED") names its cipher in its DEK-Info
@@ -171,10 +188,11 @@ bool init_crypto() {
          load_trimmed_provider();
 }
 
-void prepare_key_decoding(std::string_view key_text) {
-  if (key_text.find("-----BEGIN OPENSSH PRIVATE KEY-----") != std::string_view::npos) return;
-  load_whole_provider();
+bool prepare_key_decoding(std::string_view key_text) {
+  if (key_text.find("-----BEGIN OPENSSH PRIVATE KEY-----") != std::string_view::npos) return true;
+  if (!load_whole_provider()) return false;
   register_pem_cipher(key_text);
+  return true;
 }
 
 }  // namespace game

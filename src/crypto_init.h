@@ -18,7 +18,8 @@ bool init_crypto();
 // PKCS#8) goes to OpenSSL's decoders, encrypted with whatever cipher its creator chose. For such
 // a key this makes every cipher of the default provider available, and enters the cipher a
 // traditional encrypted PEM key names ("DEK-Info:") in the legacy table that init_crypto()
-// leaves empty. Call it before handing the text to libssh.
-void prepare_key_decoding(std::string_view key_text);
+// leaves empty. Call it before handing the text to libssh. Returns false if OpenSSL's default
+// provider could not be loaded.
+[[nodiscard]] bool prepare_key_decoding(std::string_view key_text);
 
 }  // namespace game

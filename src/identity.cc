@@ -5,14 +5,18 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
+#include <string_view>
 
 #include "config_store.h"
 #include "crypto_init.h"
 #include "fs.h"
 #include "passphrase.h"
+#include "text.h"
 
 namespace game {
 namespace {
@@ -62,12 +66,57 @@ int note_encrypted(const char*, char*, size_t, int, int, void* userdata) {
   return -1;
 }
 
+// The cipher an OpenSSH private key is encrypted with ("none" when it is not), or "" when `text`
+// holds no OpenSSH key. Its binary form starts "openssh-key-v1\0" and the cipher's name as an SSH
+// string, all within the first 80 base64 digits.
+std::string openssh_key_cipher(std::string_view text) {
+  constexpr std::string_view kBegin = "-----BEGIN OPENSSH PRIVATE KEY-----";
+  constexpr std::string_view kMagic("openssh-key-v1\0", 15);
+  constexpr std::size_t kDigits = 80;
+  const std::size_t begin = text.find(kBegin);
+  if (begin == std::string_view::npos) return {};
+  std::string digits;
+  for (const char c : text.substr(begin + kBegin.size())) {
+    if (c == '-' || digits.size() == kDigits) break;
+    if (c != '\n' && c != '\r' && c != ' ' && c != '\t') digits += c;
+  }
+  std::array<unsigned char, kDigits / 4 * 3> raw{};
+  if (digits.size() != kDigits ||
+      EVP_DecodeBlock(raw.data(), reinterpret_cast<const unsigned char*>(digits.data()), kDigits) !=
+          static_cast<int>(raw.size()) ||
+      std::memcmp(raw.data(), kMagic.data(), kMagic.size()) != 0) {
+    return {};
+  }
+  const std::size_t at = kMagic.size() + 4;
+  const std::size_t length = std::size_t{raw[at - 4]} << 24 | std::size_t{raw[at - 3]} << 16 |
+                             std::size_t{raw[at - 2]} << 8 | std::size_t{raw[at - 1]};
+  if (length > raw.size() - at) return {};
+  return {reinterpret_cast<const char*>(raw.data() + at), length};
+}
+
+// libssh 0.10 decrypts an OpenSSH key with its packet ciphers, and for the AEAD ones (AES-GCM,
+// ChaCha20-Poly1305) it calls a decrypt function they do not have: the process crashes (a NULL
+// function pointer under ssh_pki_import_privkey_base64). Such a key is refused before libssh
+// sees it, with the command that re-encrypts it with a cipher libssh can use.
+Status check_key_cipher(std::string_view text, const std::string& origin) {
+  const std::string cipher = openssh_key_cipher(text);
+  if (cipher.find("gcm@openssh.com") == std::string::npos && cipher != "chacha20-poly1305@openssh.com")
+    return {};
+  return make_error(Exit::kConfig, "the private key " + origin + " is encrypted with " + cipher +
+                                       ", which libssh cannot decrypt: re-encrypt it with `ssh-keygen -p -Z "
+                                       "aes256-ctr -f " +
+                                       text::shell_quote(origin) + "`");
+}
+
 // The private key in `text` (OpenSSH or PEM), asking for its passphrase on the terminal when
 // it is encrypted: up to three tries.
 Result<SshKey> decode_private(const std::string& text, const std::string& origin) {
   ssh_key raw = nullptr;
   bool encrypted = false;
-  prepare_key_decoding(text);
+  GAME_TRY(check_key_cipher(text, origin));
+  if (!prepare_key_decoding(text)) {
+    return make_error(Exit::kIoErr, "cannot load OpenSSL's default provider to decode the PEM key " + origin);
+  }
   if (ssh_pki_import_privkey_base64(text.c_str(), nullptr, note_encrypted, &encrypted, &raw) == SSH_OK) {
     return SshKey(raw);
   }
@@ -100,13 +149,16 @@ Result<SshKey> load_private(const std::string& path) {
   return key;
 }
 
-// Refuses a key file that others may read, or that cannot be read at all: before connecting,
-// so that nothing (a host key, a registration) is recorded for an identity that cannot sign.
+// Refuses a key file that others may read, that cannot be read at all, or that libssh cannot
+// decrypt: before connecting, so that nothing (a host key, a registration) is recorded for an
+// identity that cannot sign.
 Status check_private_key(const std::string& path) {
   auto text = fs::read_private_file(path, "private key", kMaxKeyBytes);
   if (!text) return std::move(text).error();
-  if (*text) fs::wipe(**text);
-  return {};
+  if (!*text) return {};
+  Status cipher = check_key_cipher(**text, path);
+  fs::wipe(**text);
+  return cipher;
 }
 
 // ---- public key facts ------------------------------------------------------------------------

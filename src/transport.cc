@@ -262,8 +262,8 @@ Result<std::string> Connection::host_key_fingerprint() const {
 int Connection::read_server_extensions() { return ssh_userauth_none(session_, nullptr); }
 
 Status Connection::authenticate(ssh_key private_key) {
-  const std::string key =
-      std::string("this identity's ") + ssh_key_type_to_char(ssh_key_type(private_key)) + " key";
+  const char* kind = ssh_key_type_to_char(ssh_key_type(private_key));  // NULL for a type it has no name for
+  const std::string key = std::string("this identity's ") + (kind != nullptr ? kind : "unknown") + " key";
   if (ssh_key_type(private_key) == SSH_KEYTYPE_RSA) {
     const int rc = read_server_extensions();
     if (rc == SSH_AUTH_SUCCESS || rc == SSH_AUTH_ERROR) return auth_result(rc, key);

@@ -170,6 +170,21 @@ def public_key_line(pub_path):
         return " ".join(f.read().split()[:2])
 
 
+def wait_exit(pid, timeout=30.0):
+    """os.waitpid(pid, 0) with a deadline: a child still running after `timeout` seconds is
+    killed (SIGKILL) and reported. Returns the wait status."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise HarnessError(f"process {pid} did not exit within {timeout}s")
+        time.sleep(0.02)
+
+
 def wait_until(predicate, timeout=10.0, interval=0.05, message="condition"):
     """Polls predicate() until it returns a true value; returns that value.
     Raises HarnessError after `timeout` seconds."""

@@ -238,8 +238,8 @@ def keygen(kind, bits, path):
 
 class Algorithms(unittest.TestCase):
     """Every algorithm the client may negotiate works end to end: the static client's OpenSSL
-    offers only the ciphers and digests SSH needs (src/crypto_init.cc), so each one the client
-    offers is tried against a server that offers nothing else of its type."""
+    lists only the algorithms SSH needs (src/crypto_init.cc), so each one the client offers is
+    tried against a server that offers nothing else of its type."""
 
     def score_with(self, algorithms, state_dir=None, user_key=None):
         with Server(mode="ack", algorithms=algorithms, state_dir=state_dir) as server, Home() as home:
@@ -280,7 +280,7 @@ class Algorithms(unittest.TestCase):
                 keygen(kind, bits, os.path.join(state, "host", f"ssh_host_{kind}_key"))
                 self.score_with({"public_key": [algorithm]}, state_dir=state, user_key=(kind, bits))
 
-    def test_a_server_that_does_not_take_the_key_kind_is_not_blamed_on_the_uuid(self):
+    def test_a_key_refused_by_a_server_that_does_not_take_its_kind_names_both_causes(self):
         with tempfile.TemporaryDirectory(prefix="game-host-") as state:
             os.makedirs(os.path.join(state, "host"))
             keygen("ecdsa", "256", os.path.join(state, "host", "ssh_host_ecdsa_key"))

@@ -17,7 +17,7 @@ import unittest
 
 from gamehelpers import (DATAERR, IOERR, OK, UNAVAILABLE, USAGE, endpoint, entries, pending_dir, read_entry,
                          run_printed, uuid_of)
-from harness import Home, Server, game_bin, run_game
+from harness import Home, Server, game_bin, run_game, wait_exit
 
 TOTAL = 300
 
@@ -216,7 +216,7 @@ class Prompt(unittest.TestCase):
                 if not answered and b"[r/n/A]" in output:
                     os.write(fd, answer)
                     answered = True
-            _, status = os.waitpid(pid, 0)
+            status = wait_exit(pid)
         finally:
             os.close(fd)
         return os.waitstatus_to_exitcode(status), output.decode("utf-8", "replace")

@@ -28,7 +28,7 @@ import time
 import unittest
 
 from gamehelpers import CONFIG, NOPERM, OK, REJECTED, endpoint, key_path_of
-from harness import HarnessError, Home, Server, game_bin, run_game
+from harness import HarnessError, Home, Server, game_bin, run_game, wait_exit
 
 PASSPHRASE = "correct horse battery staple 7f3k"
 WRONG_PASSPHRASE = "not-the-passphrase-Q9z"
@@ -138,7 +138,7 @@ def run_on_terminal(args, home, typed=None, timeout=60, program=None):
                     os.write(fd, answers.pop(0).encode() + b"\n")
                     prompts_answered = shown.count(b"passphrase")
     finally:
-        _, status = os.waitpid(pid, 0)
+        status = wait_exit(pid)
         os.close(fd)
     return os.waitstatus_to_exitcode(status), shown, echo_off_at_prompt
 
