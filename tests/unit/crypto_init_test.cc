@@ -29,7 +29,8 @@ const char* first_failed_check() {
   if (!digest_available("SHA2-256")) return "SHA2-256 is missing";
 #if GAME_LIBCRYPTO_ARCHIVE
   if (OSSL_PROVIDER_available(nullptr, "game-default") != 1) return "game-default is not loaded";
-  if (OSSL_PROVIDER_available(nullptr, "default") == 1) return "the whole default provider is loaded at start";
+  if (OSSL_PROVIDER_available(nullptr, "default") == 1)
+    return "the whole default provider is loaded at start";
   if (cipher_available("CAMELLIA-256-CBC")) return "Camellia is offered before any PEM key";
   if (digest_available("MD5")) return "MD5 is offered before any PEM key";
   if (!game::prepare_key_decoding("-----BEGIN OPENSSH PRIVATE KEY-----\n")) return "OpenSSH key: false";
