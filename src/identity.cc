@@ -5,7 +5,9 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -73,12 +75,15 @@ std::string openssh_key_cipher(std::string_view text) {
   constexpr std::string_view kBegin = "-----BEGIN OPENSSH PRIVATE KEY-----";
   constexpr std::string_view kMagic("openssh-key-v1\0", 15);
   constexpr std::size_t kDigits = 80;
-  const std::size_t begin = text.find(kBegin);
-  if (begin == std::string_view::npos) return {};
+  // Read as libssh reads it (pki_container_openssh.c): the marker anywhere, the rest of its line
+  // skipped, every white-space character dropped.
+  std::size_t at = text.find(kBegin);
+  if (at == std::string_view::npos) return {};
+  at += kBegin.size();
+  while (at < text.size() && std::isspace(static_cast<unsigned char>(text[at])) == 0) ++at;
   std::string digits;
-  for (const char c : text.substr(begin + kBegin.size())) {
-    if (c == '-' || digits.size() == kDigits) break;
-    if (c != '\n' && c != '\r' && c != ' ' && c != '\t') digits += c;
+  for (; at < text.size() && text[at] != '-' && digits.size() < kDigits; ++at) {
+    if (std::isspace(static_cast<unsigned char>(text[at])) == 0) digits += text[at];
   }
   std::array<unsigned char, kDigits / 4 * 3> raw{};
   if (digits.size() != kDigits ||
@@ -87,33 +92,38 @@ std::string openssh_key_cipher(std::string_view text) {
       std::memcmp(raw.data(), kMagic.data(), kMagic.size()) != 0) {
     return {};
   }
-  const std::size_t at = kMagic.size() + 4;
-  const std::size_t length = std::size_t{raw[at - 4]} << 24 | std::size_t{raw[at - 3]} << 16 |
-                             std::size_t{raw[at - 2]} << 8 | std::size_t{raw[at - 1]};
-  if (length > raw.size() - at) return {};
-  return {reinterpret_cast<const char*>(raw.data() + at), length};
+  const std::size_t name = kMagic.size() + 4;
+  const std::size_t length = std::size_t{raw[name - 4]} << 24 | std::size_t{raw[name - 3]} << 16 |
+                             std::size_t{raw[name - 2]} << 8 | std::size_t{raw[name - 1]};
+  if (length > raw.size() - name) return {};
+  return {reinterpret_cast<const char*>(raw.data() + name), length};
 }
 
 // libssh 0.10 decrypts an OpenSSH key with its packet ciphers, and for the AEAD ones (AES-GCM,
 // ChaCha20-Poly1305) it calls a decrypt function they do not have: the process crashes (a NULL
 // function pointer under ssh_pki_import_privkey_base64). Such a key is refused before libssh
-// sees it, with the command that re-encrypts it with a cipher libssh can use.
-Status check_key_cipher(std::string_view text, const std::string& origin) {
+// sees it, with the command that re-encrypts it with a cipher libssh can use: on `path`, or
+// (`path` empty: an imported key) where the key was exported from. Only a key libssh is about to
+// decrypt is checked: an agent that holds the key signs without it.
+Status check_key_cipher(std::string_view text, const std::string& origin, const std::string& path) {
+  constexpr std::array<std::string_view, 3> kAead = {"aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
+                                                     "chacha20-poly1305@openssh.com"};
   const std::string cipher = openssh_key_cipher(text);
-  if (cipher.find("gcm@openssh.com") == std::string::npos && cipher != "chacha20-poly1305@openssh.com")
-    return {};
-  return make_error(Exit::kConfig, "the private key " + origin + " is encrypted with " + cipher +
-                                       ", which libssh cannot decrypt: re-encrypt it with `ssh-keygen -p -Z "
-                                       "aes256-ctr -f " +
-                                       text::shell_quote(origin) + "`");
+  if (std::find(kAead.begin(), kAead.end(), cipher) == kAead.end()) return {};
+  const std::string fix =
+      "ssh-keygen -p -Z aes256-ctr -f " + (path.empty() ? "KEY" : text::shell_quote(path));
+  return make_error(Exit::kConfig,
+                    "the private key " + origin + " is encrypted with " + cipher +
+                        ", which libssh cannot decrypt: re-encrypt it with `" + fix + "`" +
+                        (path.empty() ? " where it was exported from, and export it again" : ""));
 }
 
 // The private key in `text` (OpenSSH or PEM), asking for its passphrase on the terminal when
 // it is encrypted: up to three tries.
-Result<SshKey> decode_private(const std::string& text, const std::string& origin) {
+Result<SshKey> decode_private(const std::string& text, const std::string& origin, const std::string& path) {
   ssh_key raw = nullptr;
   bool encrypted = false;
-  GAME_TRY(check_key_cipher(text, origin));
+  GAME_TRY(check_key_cipher(text, origin, path));
   if (!prepare_key_decoding(text)) {
     return make_error(Exit::kIoErr, "cannot load OpenSSL's default provider to decode the PEM key " + origin);
   }
@@ -144,21 +154,18 @@ Result<SshKey> load_private(const std::string& path) {
   auto text = fs::read_private_file(path, "private key", kMaxKeyBytes);
   if (!text) return std::move(text).error();
   if (!*text) return make_error(Exit::kConfig, "the private key " + path + " does not exist");
-  auto key = decode_private(**text, path);
+  auto key = decode_private(**text, path, path);
   fs::wipe(**text);
   return key;
 }
 
-// Refuses a key file that others may read, that cannot be read at all, or that libssh cannot
-// decrypt: before connecting, so that nothing (a host key, a registration) is recorded for an
-// identity that cannot sign.
+// Refuses a key file that others may read, or that cannot be read at all: before connecting,
+// so that nothing (a host key, a registration) is recorded for an identity that cannot sign.
 Status check_private_key(const std::string& path) {
   auto text = fs::read_private_file(path, "private key", kMaxKeyBytes);
   if (!text) return std::move(text).error();
-  if (!*text) return {};
-  Status cipher = check_key_cipher(**text, path);
-  fs::wipe(**text);
-  return cipher;
+  if (*text) fs::wipe(**text);
+  return {};
 }
 
 // ---- public key facts ------------------------------------------------------------------------
@@ -460,7 +467,7 @@ Result<std::string> import_identity(const std::string& path, const std::string& 
   const std::string home = optional_home();
   auto blob = parse_identity_blob(text, "identity import");
   if (!blob) return std::move(blob).error();
-  auto key = decode_private(blob->private_key, "the imported key");
+  auto key = decode_private(blob->private_key, "the imported key", "");
   if (!key) return std::move(key).error();
   auto pub = public_of(key->get());
   if (!pub) return std::move(pub).error();

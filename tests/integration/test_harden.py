@@ -434,15 +434,39 @@ class ExportImport(unittest.TestCase):
             self.assertEqual(uuid_of(home), uuid_of(other))
 
 
-def start_on_terminal(args, home):
+def start_on_terminal(args, home, program=None):
+    """`game ARGS` (or `program` with argv `args`) on a new terminal, with a clean environment."""
     env = {"PATH": os.environ["PATH"], "HOME": home.path, "LANG": "C.UTF-8", "TERM": "dumb"}
+    argv = args if program else [game_bin(), *args]
     pid, fd = pty.fork()
     if pid == 0:
         try:
-            os.execvpe(game_bin(), [game_bin(), *args], env)
+            os.execvpe(program or game_bin(), argv, env)
         finally:
             os._exit(127)
     return pid, fd
+
+
+def finish_on_terminal(pid, fd, replies=()):
+    """Types each reply once its prompt shows anew, then reads to the exit: (exit code, shown).
+    The terminal is closed in any case, and a child still running then is killed and reaped."""
+    reaped = False
+    try:
+        shown = b""
+        for prompt, reply in replies:
+            shown = read_until(fd, prompt, shown.replace(prompt, b"(answered)"))
+            os.write(fd, reply.encode() + b"\n")
+        code, shown = read_to_exit(pid, fd, shown)
+        reaped = True
+        return code, shown
+    finally:
+        os.close(fd)
+        if not reaped:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass  # read_to_exit killed and reaped it already
 
 
 def read_until(fd, needle, shown=b"", timeout=30):
@@ -512,14 +536,7 @@ class PassphrasePrompt(SharedServerTestCase):
     def score_on_terminal(self, home, replies):
         """`game score 1` on a terminal, each reply typed once its prompt shows anew: accepted."""
         pid, fd = start_on_terminal(["--server", endpoint(self.server), "score", "1"], home)
-        try:
-            shown = b""
-            for prompt, reply in replies:
-                shown = read_until(fd, prompt, shown.replace(prompt, b"(answered)"))
-                os.write(fd, reply + b"\n")
-            code, shown = read_to_exit(pid, fd, shown)
-        finally:
-            os.close(fd)
+        code, shown = finish_on_terminal(pid, fd, [(prompt, reply.decode()) for prompt, reply in replies])
         self.assertEqual(code, OK, shown)
         self.assertEqual(self.server.scores(uuid_of(home)), [1])
 
@@ -557,30 +574,24 @@ class PassphrasePrompt(SharedServerTestCase):
                 key = os.path.join(home.path, "my key")  # a space: the printed command must quote it
                 subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-Z", cipher, "-N", PASSPHRASE, "-f", key],
                                check=True, timeout=30, stdin=subprocess.DEVNULL)
-                r = run_game(["init", "--key", key], home)
-                self.assertEqual(r.returncode, CONFIG, r.stderr)
+                # Adopted (an agent could sign with it), refused where libssh would decrypt it: before
+                # the passphrase prompt, with nothing sent.
+                self.assertEqual(run_game(["init", "--key", key], home).returncode, OK)
+                pid, fd = start_on_terminal(["--server", endpoint(self.server), "score", "1"], home)
+                code, shown = finish_on_terminal(pid, fd)
+                self.assertEqual(code, CONFIG, shown)
                 fix = f"ssh-keygen -p -Z aes256-ctr -f {shlex.quote(key)}"
                 self.assertIn(f"the private key {key} is encrypted with {cipher}, which libssh cannot decrypt: "
-                              f"re-encrypt it with `{fix}`", r.stderr)
-                self.assertFalse(os.path.exists(home.config_path), "a refused key must create no identity")
+                              f"re-encrypt it with `{fix}`".encode(), shown)
+                self.assertNotIn(b"passphrase for", shown)
+                self.assertEqual(self.server.scores(uuid_of(home)), [])
                 # The command as printed, typed into a shell on a terminal: the old passphrase, then
                 # the new one twice.
-                pid, fd = pty.fork()
-                if pid == 0:
-                    try:
-                        os.execvp("sh", ["sh", "-c", fix])
-                    finally:
-                        os._exit(127)
-                try:
-                    shown = b""
-                    for prompt in (b"Enter old passphrase:", b"Enter new passphrase", b"Enter same passphrase"):
-                        shown = read_until(fd, prompt, shown)
-                        os.write(fd, PASSPHRASE.encode() + b"\n")
-                    code, shown = read_to_exit(pid, fd, shown)
-                finally:
-                    os.close(fd)
+                pid, fd = start_on_terminal(["sh", "-c", fix], home, program="sh")
+                code, shown = finish_on_terminal(pid, fd, [(b"Enter old passphrase:", PASSPHRASE),
+                                                           (b"Enter new passphrase", PASSPHRASE),
+                                                           (b"Enter same passphrase", PASSPHRASE)])
                 self.assertEqual(code, 0, shown)
-                self.assertEqual(run_game(["init", "--key", key], home).returncode, OK)
                 self.score_on_terminal(home, [(b"Enter passphrase for", PASSPHRASE.encode())])
 
     def test_pem_keys_with_ciphers_ssh_does_not_use_are_unlocked(self):

@@ -138,8 +138,8 @@ def run_on_terminal(args, home, typed=None, timeout=60, program=None):
                     os.write(fd, answers.pop(0).encode() + b"\n")
                     prompts_answered = shown.count(b"passphrase")
     finally:
+        os.close(fd)  # a child still at a prompt gets SIGHUP
         status = wait_exit(pid)
-        os.close(fd)
     return os.waitstatus_to_exitcode(status), shown, echo_off_at_prompt
 
 
