@@ -105,25 +105,27 @@ std::string openssh_key_cipher(std::string_view text) {
 // sees it, with the command that re-encrypts it with a cipher libssh can use: on `path`, or
 // (`path` empty: an imported key) where the key was exported from. Only a key libssh is about to
 // decrypt is checked: an agent that holds the key signs without it.
-Status check_key_cipher(std::string_view text, const std::string& origin, const std::string& path) {
+Status check_key_cipher(std::string_view text, const std::string& path) {
   constexpr std::array<std::string_view, 3> kAead = {"aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
                                                      "chacha20-poly1305@openssh.com"};
   const std::string cipher = openssh_key_cipher(text);
   if (std::find(kAead.begin(), kAead.end(), cipher) == kAead.end()) return {};
   const std::string fix =
       "ssh-keygen -p -Z aes256-ctr -f " + (path.empty() ? "KEY" : text::shell_quote(path));
+  const std::string what = path.empty() ? "the imported private key" : "the private key " + path;
   return make_error(Exit::kConfig,
-                    "the private key " + origin + " is encrypted with " + cipher +
+                    what + " is encrypted with " + cipher +
                         ", which libssh cannot decrypt: re-encrypt it with `" + fix + "`" +
                         (path.empty() ? " where it was exported from, and export it again" : ""));
 }
 
 // The private key in `text` (OpenSSH or PEM), asking for its passphrase on the terminal when
-// it is encrypted: up to three tries.
+// it is encrypted: up to three tries. `path` is the file it was read from, empty for an imported
+// key.
 Result<SshKey> decode_private(const std::string& text, const std::string& origin, const std::string& path) {
   ssh_key raw = nullptr;
   bool encrypted = false;
-  GAME_TRY(check_key_cipher(text, origin, path));
+  GAME_TRY(check_key_cipher(text, path));
   if (!prepare_key_decoding(text)) {
     return make_error(Exit::kIoErr, "cannot load OpenSSL's default provider to decode the PEM key " + origin);
   }

@@ -585,6 +585,15 @@ class PassphrasePrompt(SharedServerTestCase):
                               f"re-encrypt it with `{fix}`".encode(), shown)
                 self.assertNotIn(b"passphrase for", shown)
                 self.assertEqual(self.server.scores(uuid_of(home)), [])
+                # Exported as it is, refused where it is imported, with advice for the exporting side.
+                blob = run_game(["identity", "export"], home).stdout
+                with Home() as other:
+                    r = run_game(["identity", "import"], other, input=blob)
+                    self.assertEqual(r.returncode, CONFIG, r.stderr)
+                    self.assertIn(f"the imported private key is encrypted with {cipher}, which libssh cannot decrypt: "
+                                  "re-encrypt it with `ssh-keygen -p -Z aes256-ctr -f KEY` where it was exported "
+                                  "from, and export it again", r.stderr)
+                    self.assertFalse(os.path.exists(other.config_path), "a refused import must write nothing")
                 # The command as printed, typed into a shell on a terminal: the old passphrase, then
                 # the new one twice.
                 pid, fd = start_on_terminal(["sh", "-c", fix], home, program="sh")
