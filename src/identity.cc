@@ -122,7 +122,8 @@ Status check_key_cipher(std::string_view text, const std::string& path) {
 // The private key in `text` (OpenSSH or PEM), asking for its passphrase on the terminal when
 // it is encrypted: up to three tries. `path` is the file it was read from, empty for an imported
 // key.
-Result<SshKey> decode_private(const std::string& text, const std::string& origin, const std::string& path) {
+Result<SshKey> decode_private(const std::string& text, const std::string& path) {
+  const std::string origin = path.empty() ? "the imported key" : path;
   ssh_key raw = nullptr;
   bool encrypted = false;
   GAME_TRY(check_key_cipher(text, path));
@@ -156,7 +157,7 @@ Result<SshKey> load_private(const std::string& path) {
   auto text = fs::read_private_file(path, "private key", kMaxKeyBytes);
   if (!text) return std::move(text).error();
   if (!*text) return make_error(Exit::kConfig, "the private key " + path + " does not exist");
-  auto key = decode_private(**text, path, path);
+  auto key = decode_private(**text, path);
   fs::wipe(**text);
   return key;
 }
@@ -469,7 +470,7 @@ Result<std::string> import_identity(const std::string& path, const std::string& 
   const std::string home = optional_home();
   auto blob = parse_identity_blob(text, "identity import");
   if (!blob) return std::move(blob).error();
-  auto key = decode_private(blob->private_key, "the imported key", "");
+  auto key = decode_private(blob->private_key, "");
   if (!key) return std::move(key).error();
   auto pub = public_of(key->get());
   if (!pub) return std::move(pub).error();

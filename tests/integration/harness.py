@@ -171,18 +171,18 @@ def public_key_line(pub_path):
 
 
 def wait_exit(pid, timeout=30.0):
-    """os.waitpid(pid, 0) with a deadline: a child still running after `timeout` seconds is
-    killed (SIGKILL) and reported. Returns the wait status."""
-    deadline = time.monotonic() + timeout
-    while True:
+    """os.waitpid(pid, 0) with a deadline (wait_until): a child still running after `timeout`
+    seconds is killed (SIGKILL), reaped and reported. Returns the wait status."""
+    def reaped():
         done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return status
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            raise HarnessError(f"process {pid} did not exit within {timeout}s")
-        time.sleep(0.02)
+        return (status,) if done else None  # a tuple: an exit status of 0 is an answer too
+
+    try:
+        return wait_until(reaped, timeout, interval=0.02, message=f"process {pid} to exit")[0]
+    except HarnessError:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
 
 
 def wait_until(predicate, timeout=10.0, interval=0.05, message="condition"):

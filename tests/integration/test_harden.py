@@ -448,25 +448,19 @@ def start_on_terminal(args, home, program=None):
 
 
 def finish_on_terminal(pid, fd, replies=()):
-    """Types each reply once its prompt shows anew, then reads to the exit: (exit code, shown).
-    The terminal is closed in any case, and a child still running then is killed and reaped."""
-    reaped = False
+    """Types each reply (bytes) once its prompt shows anew, then reads until the child closes the
+    terminal: (exit code, everything shown). The terminal is closed in any case (a child still at
+    a prompt gets SIGHUP) and the child reaped (wait_exit)."""
+    shown = b""
     try:
-        shown = b""
         for prompt, reply in replies:
             shown = read_until(fd, prompt, shown.replace(prompt, b"(answered)"))
-            os.write(fd, reply.encode() + b"\n")
-        code, shown = read_to_exit(pid, fd, shown)
-        reaped = True
-        return code, shown
+            os.write(fd, reply + b"\n")
+        shown = read_to_eof(fd, shown)
     finally:
         os.close(fd)
-        if not reaped:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass  # read_to_exit killed and reaped it already
+        status = wait_exit(pid)
+    return os.waitstatus_to_exitcode(status), shown
 
 
 def read_until(fd, needle, shown=b"", timeout=30):
@@ -483,16 +477,14 @@ def read_until(fd, needle, shown=b"", timeout=30):
     return shown
 
 
-def read_to_exit(pid, fd, shown, timeout=30):
-    """Everything the client shows until it exits, and its exit code. A client still running
-    after `timeout` seconds (waiting at a prompt nobody answers) is killed and reported."""
+def read_to_eof(fd, shown, timeout=30):
+    """Everything the child shows until it closes the terminal; a child still at it after
+    `timeout` seconds (waiting at a prompt nobody answers) is reported."""
     deadline = time.monotonic() + timeout
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            raise HarnessError(f"the client did not exit within {timeout}s; terminal showed {shown!r}")
+            raise HarnessError(f"the child did not close the terminal within {timeout}s; it showed {shown!r}")
         ready, _, _ = select.select([fd], [], [], min(remaining, 0.5))
         if not ready:
             continue
@@ -503,7 +495,7 @@ def read_to_exit(pid, fd, shown, timeout=30):
         if not chunk:
             break
         shown += chunk
-    return os.waitstatus_to_exitcode(wait_exit(pid)), shown
+    return shown
 
 
 def echo_on(fd):
@@ -536,7 +528,7 @@ class PassphrasePrompt(SharedServerTestCase):
     def score_on_terminal(self, home, replies):
         """`game score 1` on a terminal, each reply typed once its prompt shows anew: accepted."""
         pid, fd = start_on_terminal(["--server", endpoint(self.server), "score", "1"], home)
-        code, shown = finish_on_terminal(pid, fd, [(prompt, reply.decode()) for prompt, reply in replies])
+        code, shown = finish_on_terminal(pid, fd, replies)
         self.assertEqual(code, OK, shown)
         self.assertEqual(self.server.scores(uuid_of(home)), [1])
 
@@ -597,9 +589,9 @@ class PassphrasePrompt(SharedServerTestCase):
                 # The command as printed, typed into a shell on a terminal: the old passphrase, then
                 # the new one twice.
                 pid, fd = start_on_terminal(["sh", "-c", fix], home, program="sh")
-                code, shown = finish_on_terminal(pid, fd, [(b"Enter old passphrase:", PASSPHRASE),
-                                                           (b"Enter new passphrase", PASSPHRASE),
-                                                           (b"Enter same passphrase", PASSPHRASE)])
+                code, shown = finish_on_terminal(pid, fd, [(b"Enter old passphrase:", PASSPHRASE.encode()),
+                                                           (b"Enter new passphrase", PASSPHRASE.encode()),
+                                                           (b"Enter same passphrase", PASSPHRASE.encode())])
                 self.assertEqual(code, 0, shown)
                 self.score_on_terminal(home, [(b"Enter passphrase for", PASSPHRASE.encode())])
 
